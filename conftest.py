@@ -1,0 +1,153 @@
+"""Fixtures shared by every app's tests: a cast of teams and users, and a client per role."""
+
+import base64
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+PASSWORD = "s3cret-password"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher_and_fresh_cache(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def basic(name, password=PASSWORD):
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def client_for(user, password=PASSWORD):
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=basic(user.name, password))
+    return client
+
+
+@pytest.fixture
+def admin_team(db):
+    from teams.models import Team
+
+    return Team.objects.get(name="admin")
+
+
+@pytest.fixture
+def team(db):
+    from teams.models import Team
+
+    return Team.objects.create(name="lab")
+
+
+@pytest.fixture
+def other_team(db):
+    from teams.models import Team
+
+    return Team.objects.create(name="rival-lab")
+
+
+def _user(name, team, role="user"):
+    from teams.models import User
+
+    return User.objects.create_user(name, PASSWORD, team=team, role=role)
+
+
+@pytest.fixture
+def super_admin(admin_team):
+    return _user("root", admin_team, "admin")
+
+
+@pytest.fixture
+def team_admin(team):
+    return _user("lab-admin", team, "admin")
+
+
+@pytest.fixture
+def user(team):
+    return _user("lab-user", team)
+
+
+@pytest.fixture
+def other_user(other_team):
+    return _user("rival-user", other_team)
+
+
+@pytest.fixture
+def other_admin(other_team):
+    return _user("rival-admin", other_team, "admin")
+
+
+@pytest.fixture
+def admin_client(super_admin):
+    return client_for(super_admin)
+
+
+@pytest.fixture
+def team_admin_client(team_admin):
+    return client_for(team_admin)
+
+
+@pytest.fixture
+def user_client(user):
+    return client_for(user)
+
+
+@pytest.fixture
+def outsider_client(other_user):
+    return client_for(other_user)
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
+
+
+@pytest.fixture
+def remoteci(team):
+    from teams.models import RemoteCI
+
+    return RemoteCI.objects.create(name="rack-1", team=team, data={"arch": "x86_64", "site": "brno"})
+
+
+@pytest.fixture
+def other_remoteci(other_team):
+    from teams.models import RemoteCI
+
+    return RemoteCI.objects.create(name="rival-rack", team=other_team)
+
+
+@pytest.fixture
+def topic(team):
+    from jobs.models import Topic, TopicSubscription
+
+    topic = Topic.objects.create(name="RHEL-9", component_types=["compose", "kernel"])
+    TopicSubscription.objects.create(topic=topic, team=team)
+    return topic
+
+
+@pytest.fixture
+def component(topic):
+    from jobs.models import Component
+
+    return Component.objects.create(name="RHEL-9.4-20260101", type="compose", topic=topic)
+
+
+@pytest.fixture
+def jobdefinition(topic):
+    from jobs.models import JobDefinition
+
+    return JobDefinition.objects.create(name="install", topic=topic, component_types=["compose"])
+
+
+@pytest.fixture
+def job(remoteci, jobdefinition, component):
+    from jobs.models import Job
+
+    job = Job.objects.create(
+        remoteci=remoteci, jobdefinition=jobdefinition, topic=jobdefinition.topic, team=remoteci.team
+    )
+    job.components.add(component)
+    return job

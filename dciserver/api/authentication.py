@@ -1,0 +1,49 @@
+"""HTTP Basic authentication that pays the password hash once per client, not once per request."""
+
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.cache import cache
+from rest_framework import authentication, exceptions
+
+from dciserver.api.exceptions import WWW_AUTHENTICATE
+
+
+def _keyed_digest(*parts):
+    message = "\0".join(parts).encode("utf-8", "surrogatepass")
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+class CachedBasicAuthentication(authentication.BasicAuthentication):
+    """Basic auth whose verified credentials are remembered for ``DCI_AUTH_CACHE_SECONDS``.
+
+    Agents re-send their password on every request and Django's hashers are slow on
+    purpose. The cache key is a keyed hash of name and password (never the password);
+    the value is the user id and a keyed hash of the stored password hash, so changing
+    the password invalidates every remembered credential at once.
+    """
+
+    www_authenticate_realm = "DCI"
+
+    def authenticate_credentials(self, userid, password, request=None):
+        from teams.models import User
+
+        key = "dci-basic:" + _keyed_digest(userid, password)
+        remembered = cache.get(key)
+        if remembered is not None:
+            user_id, fingerprint = remembered
+            user = User.objects.select_related("team").filter(pk=user_id, archived_at__isnull=True).first()
+            if user is not None and user.is_active and hmac.compare_digest(fingerprint, _keyed_digest(user.password)):
+                return (user, None)
+            cache.delete(key)
+
+        user = authenticate(request=request, name=userid, password=password)
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid user credentials")
+        cache.set(key, (user.pk, _keyed_digest(user.password)), settings.DCI_AUTH_CACHE_SECONDS)
+        return (user, None)
+
+    def authenticate_header(self, request):
+        return WWW_AUTHENTICATE

@@ -1,0 +1,48 @@
+"""Keep every answer under ``/api/`` in JSON, even when it did not come from DRF."""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+
+from dciserver.api.exceptions import json_error
+
+logger = logging.getLogger(__name__)
+
+REASONS = {
+    400: "Request malformed",
+    403: "Forbidden",
+    404: "Not found.",
+    405: "Method not allowed",
+    413: "Request entity too large",
+    500: "Internal server error",
+}
+
+
+class APIErrorMiddleware:
+    """Unknown routes, Django-level errors and crashes under ``/api/`` answer in the DCI error shape."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not getattr(response, "streaming", False)
+        ):
+            return json_error(response.status_code, REASONS.get(response.status_code, response.reason_phrase))
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/") and request.path != "/healthz":
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return json_error(413, REASONS[413])
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning("database unavailable: %s", exception)
+            return json_error(503, "Service unavailable: the database does not answer")
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, REASONS[500])

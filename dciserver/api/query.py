@@ -1,0 +1,173 @@
+"""The DCI list language: ``limit``, ``offset``, ``sort``, ``where`` and ``embed`` (SPEC §4)."""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
+
+from dciserver.api.exceptions import BadRequest
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A ``where`` key: the model field it reads and how a wire value becomes a lookup."""
+
+    lookup: str
+    # Maps a wire value onto the stored one (``active:true`` → ``state='active'``).
+    convert: object = None
+
+
+@dataclass(frozen=True)
+class Embed:
+    """An ``embed`` element: a relation rendered next to its ``<x>_id`` field.
+
+    ``path`` is the ORM path of the relation; to-one relations are joined
+    (``select_related``), to-many ones prefetched in one query each, so an embed
+    never adds a query per row.
+    """
+
+    path: str
+    serializer: object
+    many: bool = False
+    # For to-many embeds: the queryset of the related rows (live rows, in order).
+    queryset: object = None
+
+
+@dataclass
+class ListQuery:
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    order_by: list = field(default_factory=list)
+    filters: dict = field(default_factory=dict)
+    embeds: list = field(default_factory=list)
+
+
+def _integer(params, name, default):
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(
+            f"Invalid {name}: {raw!r} is not an integer", {"errors": {name: ["Not an integer."]}}
+        ) from None
+    if value < 0:
+        raise BadRequest(f"Invalid {name}: {raw!r} is negative", {"errors": {name: ["Must be zero or more."]}})
+    return value
+
+
+def parse_limit_offset(params):
+    limit = _integer(params, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+    return min(limit, MAX_LIMIT), _integer(params, "offset", 0)
+
+
+def parse_sort(raw, sort_fields):
+    """``sort=created_at,-status`` → ORM ordering, with the id as the final tie-breaker."""
+    keys = [key.strip() for key in (raw or "").split(",") if key.strip()] or ["-created_at"]
+    order_by = []
+    for key in keys:
+        name = key.lstrip("-")
+        if name not in sort_fields:
+            raise BadRequest(
+                f"Invalid sort key: {name!r}",
+                {"errors": {"sort": [f"Unknown key {name!r}."]}, "valid_keys": sorted(sort_fields)},
+            )
+        order_by.append(("-" if key.startswith("-") else "") + sort_fields[name])
+    last_descending = order_by[-1].startswith("-")
+    order_by.append("-id" if last_descending else "id")
+    return order_by
+
+
+def parse_where(raw, model, where_fields):
+    """``where=status:success,remoteci_id:<id>`` → a dict of ORM lookups (an AND of equalities)."""
+    filters = {}
+    for clause in [c for c in (raw or "").split(",") if c.strip()]:
+        if ":" not in clause:
+            raise BadRequest(
+                f'Invalid where key: "{clause}"', {"errors": {"where": [f'Invalid where key: "{clause}"']}}
+            )
+        key, value = clause.split(":", 1)
+        key = key.strip()
+        if key not in where_fields:
+            raise BadRequest(
+                f"Invalid where key: {key!r}",
+                {"errors": {"where": [f"Unknown key {key!r}."]}, "valid_keys": sorted(where_fields)},
+            )
+        spec = where_fields[key]
+        if value == "":
+            filters[f"{spec.lookup}__isnull"] = True
+            continue
+        if spec.convert is not None:
+            value = spec.convert(value)
+        model_field = model._meta.get_field(spec.lookup.split("__")[0])
+        target = model_field.target_field if model_field.is_relation else model_field
+        if value.endswith("*") and target.get_internal_type() in ("CharField", "TextField"):
+            filters[f"{spec.lookup}__startswith"] = value[:-1]
+            continue
+        try:
+            filters[spec.lookup] = target.to_python(value)
+        except DjangoValidationError as exc:
+            raise BadRequest(
+                f"Invalid where value for {key!r}: {value!r}", {"errors": {"where": [f"{key}: {exc.messages[0]}"]}}
+            ) from None
+    return filters
+
+
+def parse_embed(raw, embeds):
+    """``embed=remoteci,jobdefinition.topic`` → the embed names, parents before children."""
+    names = []
+    for name in [n.strip() for n in (raw or "").split(",") if n.strip()]:
+        if name not in embeds:
+            raise BadRequest(
+                f"Invalid embed element: {name!r}",
+                {"errors": {"embed": [f"Unknown embed {name!r}."]}, "valid_embeds": sorted(embeds)},
+            )
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix in embeds and prefix not in names:
+                names.append(prefix)
+    return names
+
+
+def apply_embeds(queryset, names, embeds):
+    """Join the to-one embeds and prefetch the to-many ones: a constant number of queries."""
+    joins, prefetches = [], []
+    for name in names:
+        spec = embeds[name]
+        if spec.many:
+            prefetches.append(Prefetch(spec.path, queryset=spec.queryset) if spec.queryset is not None else spec.path)
+        else:
+            joins.append(spec.path)
+    if joins:
+        queryset = queryset.select_related(*joins)
+    if prefetches:
+        queryset = queryset.prefetch_related(*prefetches)
+    return queryset
+
+
+def render_embeds(instance, data, names, embeds, context):
+    """Place each embedded object next to its ``<x>_id`` field; dotted names nest."""
+    for name in names:
+        spec = embeds[name]
+        parts = name.split(".")
+        target = data
+        for part in parts[:-1]:
+            target = target.get(part)
+            if target is None:
+                break
+        if target is None:
+            continue
+        related = instance
+        for attr in spec.path.split("__"):
+            related = getattr(related, attr, None) if related is not None else None
+        if spec.many:
+            items = related.all() if related is not None else []
+            target[parts[-1]] = spec.serializer(items, many=True, context=context).data
+        else:
+            target[parts[-1]] = spec.serializer(related, context=context).data if related is not None else None
+    return data

@@ -1,0 +1,226 @@
+"""The one way every DCI resource is served: envelopes, scoping, ETags and the list language."""
+
+import contextlib
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status, viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from dciserver.api import query
+from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
+from dciserver.models import MutableModel, new_etag
+
+UNIQUE_VIOLATION = "23505"
+
+
+def request_etag(request):
+    """The etag a client sends back: ``If-Match`` (real clients) or ``ETag`` (the seed)."""
+    raw = request.headers.get("If-Match") or request.headers.get("ETag")
+    if not raw:
+        raise PreconditionFailed("'If-match' header must be provided")
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    return raw.strip().strip('"')
+
+
+@contextlib.contextmanager
+def conflicts_as(resource):
+    """A unique constraint violated by a write → 422 ``conflict on <resource>``."""
+    try:
+        yield
+    except IntegrityError as exc:
+        cause = exc.__cause__
+        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION:
+            raise
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", "") or ""
+        field = "name" if "name" in constraint else constraint
+        raise Conflict(resource, field) from None
+
+
+def update_with_etag(instance, etag, changes):
+    """Write ``changes`` if and only if the row still carries ``etag``; return the new etag.
+
+    The check and the write are one conditional UPDATE, so of N concurrent writers
+    holding the same etag exactly one wins and the others get 412.
+    """
+    fresh = new_etag()
+    rows = (
+        type(instance)
+        .objects.filter(pk=instance.pk, etag=etag, archived_at__isnull=True)
+        .update(**changes, etag=fresh, updated_at=timezone.now())
+    )
+    if rows != 1:
+        raise PreconditionFailed("etag mismatch", {"current_etag": None})
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    instance.etag = fresh
+    return fresh
+
+
+def archive(instance, etag=None):
+    """DELETE: hide the row from the API (it stays in the database until purged)."""
+    model = type(instance)
+    rows = model.objects.filter(pk=instance.pk, archived_at__isnull=True)
+    changes = {"archived_at": timezone.now()}
+    if etag is not None:
+        rows = rows.filter(etag=etag)
+        changes["etag"] = new_etag()
+    if rows.update(**changes) != 1:
+        raise PreconditionFailed("etag mismatch") if etag is not None else NotFound()
+
+
+class DCIViewSet(viewsets.GenericViewSet):
+    """The base of every resource's viewset.
+
+    Subclasses declare; this class serves. Every action reads through
+    ``model.objects.for_user(user)``, so another team's row is simply not found
+    (404), and a subclass cannot override ``get_queryset`` to escape it.
+    """
+
+    model = None
+    singular = None
+    plural = None
+    sort_fields = ("created_at", "updated_at")
+    where_fields = {}
+    embeds = {}
+    lookup_by_name = False
+    lookup_value_regex = "[^/]+"
+    # Relations joined on every read (those the representation needs).
+    joins = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
+
+    # Reading --------------------------------------------------------------
+
+    def get_queryset(self):
+        return self.model.objects.for_user(self.request.user).select_related(*self.joins)
+
+    def scoped(self, model, **filters):
+        """Rows of another model the caller may see (for sub-routes)."""
+        return model.objects.for_user(self.request.user).filter(**filters)
+
+    @property
+    def is_mutable(self):
+        return issubclass(self.model, MutableModel)
+
+    def get_object(self, queryset=None):
+        queryset = self.get_queryset() if queryset is None else queryset
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        try:
+            queryset = queryset.filter(pk=uuid.UUID(value))
+        except ValueError:
+            if not self.lookup_by_name:
+                raise NotFound() from None
+            queryset = queryset.filter(name=value).order_by("-created_at")
+        instance = queryset.first()
+        if instance is None:
+            raise NotFound()
+        self.check_object_permissions(self.request, instance)
+        return instance
+
+    def get_sort_fields(self):
+        return {name: name for name in self.sort_fields}
+
+    def get_where_fields(self):
+        return self.where_fields
+
+    def serialize(self, instance, embeds=()):
+        data = self.get_serializer(instance).data
+        return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
+
+    def list(self, request, *args, **kwargs):
+        return self.list_response(self.get_queryset())
+
+    def list_response(self, queryset):
+        params = self.request.query_params
+        limit, offset = query.parse_limit_offset(params)
+        order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
+        filters = query.parse_where(params.get("where"), self.model, self.get_where_fields())
+        embeds = query.parse_embed(params.get("embed"), self.embeds)
+        queryset = queryset.filter(**filters)
+        count = queryset.count()
+        page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
+        context = self.get_serializer_context()
+        rows = self.get_serializer(page, many=True).data
+        for instance, data in zip(page, rows, strict=True):
+            query.render_embeds(instance, data, embeds, self.embeds, context)
+        return Response({self.plural: rows, "_meta": {"count": count}})
+
+    def retrieve(self, request, *args, **kwargs):
+        embeds = query.parse_embed(request.query_params.get("embed"), self.embeds)
+        instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds))
+        etag = getattr(instance, "etag", None)
+        if etag and request.headers.get("If-None-Match", "").strip().strip('"') == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return self.one_response(instance, embeds=embeds)
+
+    def one_response(self, instance, status_code=status.HTTP_200_OK, embeds=()):
+        headers = {"ETag": instance.etag} if getattr(instance, "etag", None) else {}
+        return Response({self.singular: self.serialize(instance, embeds)}, status=status_code, headers=headers)
+
+    # Writing --------------------------------------------------------------
+
+    def check_create(self, user, data):
+        """Raise ``PermissionDenied`` when ``user`` may not create a row from ``data``."""
+
+    def check_update(self, user, instance, data):
+        """Raise ``PermissionDenied`` when ``user`` may not write ``data`` to ``instance``."""
+
+    def check_destroy(self, user, instance):
+        """Raise ``PermissionDenied`` when ``user`` may not delete ``instance``."""
+
+    def deny(self, message="You are not allowed to do this."):
+        raise PermissionDenied(message)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.check_create(request.user, serializer.validated_data)
+        with conflicts_as(self.singular), transaction.atomic():
+            instance = self.perform_create(serializer)
+        return self.one_response(instance, status.HTTP_201_CREATED)
+
+    def perform_create(self, serializer):
+        return serializer.save()
+
+    def update(self, request, *args, **kwargs):
+        etag = request_etag(request)
+        instance = self.get_object()
+        serializer = self.get_serializer(instance, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        self.check_update(request.user, instance, serializer.validated_data)
+        with conflicts_as(self.singular), transaction.atomic():
+            fresh = self.perform_update(instance, serializer.validated_data, etag)
+        return Response(status=status.HTTP_204_NO_CONTENT, headers={"ETag": fresh})
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, **kwargs)
+
+    def perform_update(self, instance, changes, etag):
+        return update_with_etag(instance, etag, changes)
+
+    def destroy(self, request, *args, **kwargs):
+        etag = request_etag(request) if self.is_mutable else None
+        instance = self.get_object()
+        self.check_destroy(request.user, instance)
+        with transaction.atomic():
+            self.perform_destroy(instance, etag)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def perform_destroy(self, instance, etag):
+        archive(instance, etag)
+
+    # Sub-routes -------------------------------------------------------------
+
+    def sublist(self, viewset_class, **filters):
+        """Serve ``GET /<parent>/<id>/<children>`` with the child resource's list language."""
+        view = viewset_class(request=self.request, format_kwarg=None, action="list", kwargs={}, args=())
+        view.headers = {}
+        return view.list_response(view.get_queryset().filter(**filters))

@@ -1,0 +1,71 @@
+"""The abstract base models every dciserver table stands on."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+def new_etag():
+    return uuid.uuid4().hex
+
+
+class DCIQuerySet(models.QuerySet):
+    """Rows of the API: archived rows are hidden, and every read is scoped by ``for_user``."""
+
+    def live(self):
+        return self.filter(archived_at__isnull=True)
+
+    def archived(self):
+        return self.filter(archived_at__isnull=False)
+
+    def for_user(self, user):  # pragma: no cover - every concrete queryset defines it
+        raise NotImplementedError(f"{self.model.__name__} must define for_user()")
+
+
+class BaseModel(models.Model):
+    """UUID primary key, creation time, the ``active``/``inactive`` state and archiving.
+
+    DELETE archives (``archived_at`` is set): the row stays for an operator to restore
+    from the admin until ``manage.py purge`` removes it after the retention period.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = DCIQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_archived(self):
+        return self.archived_at is not None
+
+
+class MutableModel(BaseModel):
+    """A row clients may update: ``updated_at`` and an ``etag`` regenerated on every write."""
+
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    etag = models.CharField(max_length=40, default=new_etag, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            self.touch()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "etag", "updated_at"}
+        super().save(*args, **kwargs)
+
+    def touch(self):
+        self.etag = new_etag()
+        self.updated_at = timezone.now()

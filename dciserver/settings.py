@@ -1,0 +1,177 @@
+"""dciserver settings, read from the environment.
+
+Every knob an operator may turn is an environment variable with a typed helper;
+the defaults suit a developer's machine.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("DCI_DEV", False):
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (or set DCI_DEV=1 for a development setup)."
+        )
+    SECRET_KEY = "dciserver-development-only-secret-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "dciserver",
+    "teams",
+    "jobs",
+    "files",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "dciserver.api.middleware.APIErrorMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dciserver.urls"
+WSGI_APPLICATION = "dciserver.wsgi.application"
+# The DCI routes answer with and without a trailing slash; no redirects.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if not env_str("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Run through `make run` / `make test`, or "
+        "`python -m dciserver.devdb <command>` to start an embedded PostgreSQL."
+    )
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "teams.User"
+# User names are unique among live users (a partial unique constraint), so an
+# archived user's name can be taken again; the name backend reads live users only.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+AUTHENTICATION_BACKENDS = ["teams.backends.NameBackend"]
+PASSWORD_HASHERS = env_list(
+    "PASSWORD_HASHERS",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "dciserver",
+        "OPTIONS": {"MAX_ENTRIES": 10000},
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+
+# Request bodies: uploads stream past Django's in-memory limit; JSON bodies do not.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dciserver.api.authentication.CachedBasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["dciserver.api.parsers.JSONObjectParser"],
+    "EXCEPTION_HANDLER": "dciserver.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%f",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dciserver",
+    "DESCRIPTION": "Distributed CI control server, DCI REST API v1.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# DCI settings (SPEC §8).
+DCI_FILES_ROOT = Path(env_str("DCI_FILES_ROOT", str(BASE_DIR / "var" / "files")))
+DCI_MAX_UPLOAD_SIZE = env_int("DCI_MAX_UPLOAD_SIZE", 1024 * 1024 * 1024)
+DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
+DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
+# How long verified Basic credentials are remembered, in seconds.
+DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

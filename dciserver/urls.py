@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dciserver.api.routers import DCIRouter
+from dciserver.views import api_root, healthz
+from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
+from teams.api import IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
+
+router = DCIRouter()
+router.register("teams", TeamViewSet, basename="team")
+router.register("users", UserViewSet, basename="user")
+router.register("remotecis", RemoteCIViewSet, basename="remoteci")
+router.register("topics", TopicViewSet, basename="topic")
+router.register("components", ComponentViewSet, basename="component")
+router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
+
+api_v1 = [
+    re_path(r"^/?$", api_root, name="api-root"),
+    re_path(r"^identity/?$", IdentityView.as_view(), name="identity"),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    re_path(r"^api/v1$", api_root),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

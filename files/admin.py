@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from files.models import File, JUnitResult
+from teams.admin import IMMUTABLE_READ_ONLY, ArchiveAdmin
+
+
+@admin.register(File)
+class FileAdmin(ArchiveAdmin):
+    list_display = ("name", "mime", "size", "job", "team", "created_at")
+    list_filter = ("mime", "team")
+    search_fields = ("=id", "=job__id", "name", "md5")
+    raw_id_fields = ("job", "jobstate", "team")
+    readonly_fields = (*IMMUTABLE_READ_ONLY, "md5", "size")
+    list_select_related = ("team",)
+    show_full_result_count = False
+
+
+@admin.register(JUnitResult)
+class JUnitResultAdmin(admin.ModelAdmin):
+    list_display = ("file", "name", "total", "failures", "errors", "skips", "time", "error")
+    search_fields = ("=file__id", "=job__id", "name")
+    raw_id_fields = ("file", "job")
+    show_full_result_count = False

@@ -1,0 +1,79 @@
+from django.contrib import admin
+
+from files.models import File
+from jobs.models import Component, Job, JobDefinition, JobState, Topic, TopicSubscription
+from teams.admin import IMMUTABLE_READ_ONLY, READ_ONLY, ArchiveAdmin
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = TopicSubscription
+    extra = 0
+    raw_id_fields = ("team",)
+
+
+@admin.register(Topic)
+class TopicAdmin(ArchiveAdmin):
+    list_display = ("name", "state", "created_at")
+    list_filter = ("state",)
+    search_fields = ("=id", "name")
+    inlines = [SubscriptionInline]
+
+
+@admin.register(Component)
+class ComponentAdmin(ArchiveAdmin):
+    list_display = ("name", "type", "topic", "state", "created_at")
+    list_filter = ("state", "topic", "type")
+    search_fields = ("=id", "name", "canonical_project_name", "sha")
+    list_select_related = ("topic",)
+
+
+@admin.register(JobDefinition)
+class JobDefinitionAdmin(ArchiveAdmin):
+    list_display = ("name", "topic", "priority", "state", "created_at")
+    list_filter = ("state", "topic")
+    search_fields = ("=id", "name")
+    list_select_related = ("topic",)
+
+
+class JobStateInline(admin.TabularInline):
+    model = JobState
+    extra = 0
+    fields = ("status", "comment", "created_at")
+    readonly_fields = ("status", "comment", "created_at")
+    ordering = ("created_at",)
+    can_delete = False
+    show_change_link = True
+
+
+class FileInline(admin.TabularInline):
+    model = File
+    extra = 0
+    fields = ("name", "mime", "size", "md5", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Job)
+class JobAdmin(ArchiveAdmin):
+    list_display = ("id", "status", "team", "remoteci", "jobdefinition", "recheck", "created_at", "updated_at")
+    list_filter = ("status", "recheck", "team", "topic")
+    search_fields = ("=id", "=remoteci__id", "remoteci__name", "comment")
+    list_select_related = ("team", "remoteci", "jobdefinition")
+    raw_id_fields = ("remoteci", "jobdefinition", "topic", "team")
+    readonly_fields = (*READ_ONLY, "components_key", "recheck_pending", "user_agent", "client_version")
+    inlines = [JobStateInline, FileInline]
+    # A million jobs: no exact COUNT(*) on every page, and no unbounded date drill-down.
+    show_full_result_count = False
+    ordering = ("-created_at",)
+
+
+@admin.register(JobState)
+class JobStateAdmin(ArchiveAdmin):
+    list_display = ("id", "status", "job", "team", "created_at")
+    list_filter = ("status", "team")
+    search_fields = ("=id", "=job__id", "comment")
+    raw_id_fields = ("job", "team")
+    readonly_fields = IMMUTABLE_READ_ONLY
+    list_select_related = ("team",)
+    show_full_result_count = False

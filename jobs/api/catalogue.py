@@ -1,0 +1,177 @@
+"""The API of topics, their team subscriptions, components and job definitions."""
+
+import uuid
+
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from dciserver.api.exceptions import NotFound
+from dciserver.api.query import Embed, Filter
+from dciserver.api.serializers import ActiveField, DCIModelSerializer, ScopedRelatedField, active_filter_value
+from dciserver.api.viewsets import DCIViewSet
+from jobs.models import Component, JobDefinition, Topic, TopicSubscription
+from teams.api import COMMON_FILTERS, TeamSerializer, TeamViewSet
+from teams.models import Team
+
+
+class StringListField(serializers.ListField):
+    child = serializers.CharField(max_length=255)
+
+
+class TopicSerializer(DCIModelSerializer):
+    component_types = StringListField(required=False)
+
+    class Meta:
+        model = Topic
+        fields = ("id", "name", "component_types", "state", "created_at", "updated_at", "etag")
+        read_only_fields = ("updated_at", "etag")
+
+
+class ComponentSerializer(DCIModelSerializer):
+    topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all())
+    data = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Component
+        fields = (
+            "id",
+            "name",
+            "type",
+            "topic_id",
+            "canonical_project_name",
+            "title",
+            "message",
+            "url",
+            "data",
+            "sha",
+            "state",
+            "created_at",
+            "updated_at",
+            "etag",
+        )
+        read_only_fields = ("updated_at", "etag")
+
+
+class JobDefinitionSerializer(DCIModelSerializer):
+    topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all())
+    component_types = StringListField(required=False)
+    priority = serializers.IntegerField(min_value=0, max_value=1000, required=False)
+    active = ActiveField()
+
+    class Meta:
+        model = JobDefinition
+        fields = (
+            "id",
+            "name",
+            "topic_id",
+            "priority",
+            "component_types",
+            "comment",
+            "active",
+            "state",
+            "created_at",
+            "updated_at",
+            "etag",
+        )
+        read_only_fields = ("updated_at", "etag")
+
+
+class SuperAdminWrites:
+    """Catalogue rows: members read them through their subscriptions; super admins write."""
+
+    def check_create(self, user, data):
+        if not user.is_super_admin:
+            self.deny("Only super admins manage the catalogue.")
+
+    def check_update(self, user, instance, data):
+        self.check_create(user, data)
+
+    def check_destroy(self, user, instance):
+        self.check_create(user, None)
+
+
+class TopicViewSet(SuperAdminWrites, DCIViewSet):
+    model = Topic
+    serializer_class = TopicSerializer
+    singular, plural = "topic", "topics"
+    sort_fields = ("created_at", "updated_at", "name")
+    where_fields = COMMON_FILTERS
+    lookup_by_name = True
+
+    @action(detail=True, methods=["get", "post"])
+    def teams(self, request, pk=None):
+        """``GET /topics/<id>/teams`` lists the subscribed teams; ``POST {team_id}`` subscribes one."""
+        topic = self.get_object()
+        if request.method == "GET":
+            return self.sublist(TeamViewSet, topics=topic)
+        self.check_create(request.user, None)
+        serializer = SubscriptionSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        team = serializer.validated_data["team"]
+        TopicSubscription.objects.get_or_create(topic=topic, team=team)
+        return Response(
+            {"topic_id": str(topic.id), "team_id": str(team.id), "team": TeamSerializer(team).data},
+            status=status.HTTP_201_CREATED,
+        )
+
+    @action(detail=True, methods=["delete"], url_path=r"teams/(?P<team_id>[^/]+)")
+    def unsubscribe(self, request, pk=None, team_id=None):
+        """``DELETE /topics/<id>/teams/<team_id>``."""
+        topic = self.get_object()
+        self.check_create(request.user, None)
+        deleted, _ = TopicSubscription.objects.filter(topic=topic, team_id=_uuid_or_404(team_id)).delete()
+        if not deleted:
+            raise NotFound()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["get"])
+    def components(self, request, pk=None):
+        return self.sublist(ComponentViewSet, topic=self.get_object())
+
+    @action(detail=True, methods=["get"])
+    def jobdefinitions(self, request, pk=None):
+        return self.sublist(JobDefinitionViewSet, topic=self.get_object())
+
+
+def _uuid_or_404(value):
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound() from None
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
+
+
+class ComponentViewSet(SuperAdminWrites, DCIViewSet):
+    model = Component
+    serializer_class = ComponentSerializer
+    singular, plural = "component", "components"
+    sort_fields = ("created_at", "updated_at", "name", "type")
+    where_fields = {
+        **COMMON_FILTERS,
+        "type": Filter("type"),
+        "topic_id": Filter("topic"),
+        "canonical_project_name": Filter("canonical_project_name"),
+        "title": Filter("title"),
+        "sha": Filter("sha"),
+    }
+    embeds = {"topic": Embed("topic", TopicSerializer)}
+    lookup_by_name = True
+
+
+class JobDefinitionViewSet(SuperAdminWrites, DCIViewSet):
+    model = JobDefinition
+    serializer_class = JobDefinitionSerializer
+    singular, plural = "jobdefinition", "jobdefinitions"
+    sort_fields = ("created_at", "updated_at", "name", "priority")
+    where_fields = {
+        **COMMON_FILTERS,
+        "topic_id": Filter("topic"),
+        "priority": Filter("priority"),
+        "active": Filter("state", convert=active_filter_value),
+    }
+    embeds = {"topic": Embed("topic", TopicSerializer)}
+    lookup_by_name = True

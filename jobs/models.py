@@ -1,0 +1,241 @@
+"""Topics, components, job definitions, jobs and jobstates."""
+
+import hashlib
+
+from django.db import models
+from django.db.models import Q
+
+from dciserver.models import BaseModel, DCIQuerySet, MutableModel
+from teams.models import Team, TeamOwnedQuerySet, is_super_admin
+
+
+class TopicQuerySet(DCIQuerySet):
+    def for_user(self, user):
+        if is_super_admin(user):
+            return self.live()
+        if user is None or user.team_id is None:
+            return self.none()
+        return self.live().filter(teams=user.team_id)
+
+
+class Topic(MutableModel):
+    """A product line teams subscribe to; its components are what jobs test."""
+
+    name = models.CharField(max_length=255)
+    component_types = models.JSONField(default=list, blank=True)
+    teams = models.ManyToManyField(Team, blank=True, related_name="topics", through="TopicSubscription")
+
+    objects = TopicQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(archived_at__isnull=True), name="topic_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TopicSubscription(models.Model):
+    """A team's subscription to a topic: its members may read the topic and schedule from it."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "team"], name="topic_subscription_unique")]
+
+    def __str__(self):
+        return f"{self.team} → {self.topic}"
+
+
+class TopicChildQuerySet(DCIQuerySet):
+    """Rows of a topic: visible to the members of the teams subscribed to it."""
+
+    def for_user(self, user):
+        if is_super_admin(user):
+            return self.live()
+        if user is None or user.team_id is None:
+            return self.none()
+        return self.live().filter(topic__teams=user.team_id, topic__archived_at__isnull=True)
+
+
+class Component(MutableModel):
+    """A versioned artefact of a topic (a build, a repository snapshot) that jobs test."""
+
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=255)
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="components")
+    canonical_project_name = models.CharField(max_length=255, blank=True, default="")
+    title = models.CharField(max_length=255, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    url = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    sha = models.CharField(max_length=255, blank=True, default="")
+
+    objects = TopicChildQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "name"], condition=Q(archived_at__isnull=True), name="component_topic_name_unique"
+            ),
+        ]
+        indexes = [
+            # Scheduling: the newest component of each type within a topic.
+            models.Index(fields=["topic", "type", "-created_at"], name="component_topic_type_newest"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class JobDefinition(MutableModel):
+    """What to run for a topic: which component types form a job, and in which order to hand them out."""
+
+    name = models.CharField(max_length=255)
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="jobdefinitions")
+    priority = models.PositiveSmallIntegerField(default=0)
+    component_types = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True, default="")
+
+    objects = TopicChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "job definition"
+        constraints = [
+            models.CheckConstraint(condition=Q(priority__lte=1000), name="jobdefinition_priority_range"),
+        ]
+        indexes = [
+            # Scheduling walks a topic's job definitions by priority, then age.
+            models.Index(fields=["topic", "priority", "created_at"], name="jobdefinition_schedule_order"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def active(self):
+        return self.state == self.State.ACTIVE
+
+
+class Status(models.TextChoices):
+    """Job and jobstate statuses, as on the wire."""
+
+    NEW = "new"
+    PRE_RUN = "pre-run"
+    RUNNING = "running"
+    POST_RUN = "post-run"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    KILLED = "killed"
+    PRODUCT_FAILURE = "product-failure"
+    DEPLOYMENT_FAILURE = "deployment-failure"
+    ERROR = "error"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        Status.SUCCESS,
+        Status.FAILURE,
+        Status.KILLED,
+        Status.PRODUCT_FAILURE,
+        Status.DEPLOYMENT_FAILURE,
+        Status.ERROR,
+    }
+)
+UNFINISHED_STATUSES = frozenset(set(Status) - FINAL_STATUSES)
+
+
+def components_key(component_ids):
+    """A stable digest of a set of component ids: what a remoteci has already run."""
+    joined = ",".join(sorted(str(pk) for pk in component_ids))
+    return hashlib.sha1(joined.encode()).hexdigest()
+
+
+class Job(MutableModel):
+    """One run of a set of components on a remoteci."""
+
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.NEW)
+    comment = models.TextField(blank=True, default="")
+    recheck = models.BooleanField(default=False)
+    remoteci = models.ForeignKey("teams.RemoteCI", on_delete=models.PROTECT, related_name="jobs")
+    jobdefinition = models.ForeignKey(
+        JobDefinition, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    components = models.ManyToManyField(Component, blank=True, related_name="jobs", through="JobComponent")
+    components_key = models.CharField(max_length=40, default=components_key([]), editable=False)
+    # A recheck copy is handed out by its remoteci's next schedule, once.
+    recheck_pending = models.BooleanField(default=False, editable=False)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    client_version = models.CharField(max_length=255, blank=True, default="")
+
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="job_status_valid"),
+        ]
+        indexes = [
+            # GET /jobs for a team user: the team's newest jobs first.
+            models.Index(fields=["team", "-created_at", "-id"], name="job_team_created"),
+            # GET /jobs for a super admin: the newest jobs first.
+            models.Index(fields=["-created_at", "-id"], name="job_created"),
+            # Scheduling: has this remoteci run this (jobdefinition, component set)?
+            models.Index(fields=["remoteci", "components_key"], name="job_remoteci_components"),
+            # Scheduling: the remoteci's unfinished jobs to kill, and pending recheck copies.
+            models.Index(
+                fields=["remoteci", "created_at"],
+                condition=Q(status__in=["new", "pre-run", "running", "post-run"], archived_at__isnull=True),
+                name="job_remoteci_unfinished",
+            ),
+            # expire_jobs: unfinished jobs by heartbeat.
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["new", "pre-run", "running", "post-run"], archived_at__isnull=True),
+                name="job_unfinished_heartbeat",
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.id)
+
+
+class JobComponent(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE)
+    component = models.ForeignKey(Component, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "component"], name="job_component_unique")]
+
+    def __str__(self):
+        return f"{self.job_id} ← {self.component_id}"
+
+
+class JobState(BaseModel):
+    """One phase a job went through, as reported by its agent (immutable)."""
+
+    status = models.CharField(max_length=32, choices=Status.choices)
+    comment = models.TextField(blank=True, default="")
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="jobstates")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates")
+
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "jobstate"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="jobstate_status_valid"),
+        ]
+        indexes = [
+            # GET /jobs/<id>/jobstates, oldest first.
+            models.Index(fields=["job", "created_at"], name="jobstate_job_created"),
+            # GET /jobstates for a team user.
+            models.Index(fields=["team", "-created_at"], name="jobstate_team_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.status} ({self.job_id})"

@@ -1,0 +1,221 @@
+"""The API of teams, users, remotecis and the caller's identity."""
+
+from django.contrib.auth.hashers import make_password
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dciserver.api.query import Embed, Filter
+from dciserver.api.serializers import ActiveField, DCIModelSerializer, ScopedRelatedField, active_filter_value
+from dciserver.api.viewsets import DCIViewSet, request_etag, update_with_etag
+from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
+
+# Serializers ----------------------------------------------------------------
+
+
+class TeamSerializer(DCIModelSerializer):
+    class Meta:
+        model = Team
+        fields = ("id", "name", "state", "created_at", "updated_at", "etag")
+        read_only_fields = ("updated_at", "etag")
+
+
+class UserSerializer(DCIModelSerializer):
+    password = serializers.CharField(write_only=True, max_length=1024, style={"input_type": "password"})
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "name",
+            "password",
+            "role",
+            "team_id",
+            "email",
+            "fullname",
+            "state",
+            "created_at",
+            "updated_at",
+            "etag",
+        )
+        read_only_fields = ("updated_at", "etag")
+
+    def validate_password(self, value):
+        return make_password(value)
+
+
+class RemoteCISerializer(DCIModelSerializer):
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
+    active = ActiveField()
+    data = serializers.JSONField(required=False)
+
+    class Meta:
+        model = RemoteCI
+        fields = ("id", "name", "team_id", "data", "active", "state", "created_at", "updated_at", "etag")
+        read_only_fields = ("updated_at", "etag")
+
+    def validate_data(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return value
+
+
+# Viewsets ---------------------------------------------------------------------
+
+COMMON_FILTERS = {
+    "id": Filter("id"),
+    "name": Filter("name"),
+    "state": Filter("state"),
+    "created_at": Filter("created_at"),
+}
+
+
+class TeamViewSet(DCIViewSet):
+    """Teams: super admins create and delete; a team admin may rename their own team."""
+
+    model = Team
+    serializer_class = TeamSerializer
+    singular, plural = "team", "teams"
+    sort_fields = ("created_at", "updated_at", "name")
+    where_fields = COMMON_FILTERS
+    lookup_by_name = True
+
+    def check_create(self, user, data):
+        if not user.is_super_admin:
+            self.deny("Only super admins create teams.")
+
+    def check_update(self, user, instance, data):
+        if not user.is_admin_of(instance.id):
+            self.deny("Only the team's admins may change it.")
+        if instance.name == ADMIN_TEAM_NAME and data.get("name", ADMIN_TEAM_NAME) != ADMIN_TEAM_NAME:
+            self.deny("The admin team cannot be renamed.")
+
+    def check_destroy(self, user, instance):
+        if not user.is_super_admin:
+            self.deny("Only super admins delete teams.")
+        if instance.name == ADMIN_TEAM_NAME:
+            self.deny("The admin team cannot be deleted.")
+
+    @action(detail=True, methods=["get"])
+    def remotecis(self, request, pk=None):
+        team = self.get_object()
+        return self.sublist(RemoteCIViewSet, team=team)
+
+    @action(detail=True, methods=["get"])
+    def users(self, request, pk=None):
+        team = self.get_object()
+        return self.sublist(UserViewSet, team=team)
+
+
+class UserViewSet(DCIViewSet):
+    """Users: super admins anywhere, team admins inside their team, everyone their own password."""
+
+    model = User
+    serializer_class = UserSerializer
+    singular, plural = "user", "users"
+    sort_fields = ("created_at", "updated_at", "name", "role")
+    where_fields = {**COMMON_FILTERS, "role": Filter("role"), "team_id": Filter("team"), "email": Filter("email")}
+    embeds = {"team": Embed("team", TeamSerializer)}
+    lookup_by_name = True
+    joins = ("team",)
+
+    SELF_SERVICE_FIELDS = {"password", "email", "fullname"}
+
+    def check_create(self, user, data):
+        if user.is_super_admin:
+            return
+        if not user.is_team_admin:
+            self.deny("Only admins create users.")
+        data.setdefault("team", user.team)
+        if data["team"] is None or data["team"].id != user.team_id:
+            self.deny("A team admin creates users in their own team only.")
+
+    def check_update(self, user, instance, data):
+        if user.is_super_admin:
+            return
+        team_changes = "team" in data and getattr(data["team"], "id", None) != instance.team_id
+        if user.is_team_admin and instance.team_id == user.team_id and not team_changes:
+            return
+        if instance.id == user.id and set(data) <= self.SELF_SERVICE_FIELDS:
+            return
+        self.deny("You may not change this user.")
+
+    def check_destroy(self, user, instance):
+        if instance.id == user.id:
+            self.deny("You cannot delete yourself.")
+        if not (user.is_super_admin or (user.is_team_admin and instance.team_id == user.team_id)):
+            self.deny("Only admins delete users.")
+
+    @action(detail=False, methods=["get", "put"])
+    def me(self, request):
+        """``GET /users/me`` and ``PUT /users/me`` (a user changes their own password)."""
+        me = self.get_queryset().get(pk=request.user.pk)
+        if request.method == "GET":
+            return self.one_response(me)
+        etag = request_etag(request)
+        serializer = self.get_serializer(me, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = {k: v for k, v in serializer.validated_data.items() if k in self.SELF_SERVICE_FIELDS}
+        fresh = update_with_etag(me, etag, changes)
+        return Response(status=204, headers={"ETag": fresh})
+
+
+class RemoteCIViewSet(DCIViewSet):
+    """Remote CI agents: managed by the members of the owning team and by super admins."""
+
+    model = RemoteCI
+    serializer_class = RemoteCISerializer
+    singular, plural = "remoteci", "remotecis"
+    sort_fields = ("created_at", "updated_at", "name")
+    where_fields = {
+        **COMMON_FILTERS,
+        "team_id": Filter("team"),
+        "active": Filter("state", convert=active_filter_value),
+    }
+    embeds = {"team": Embed("team", TeamSerializer)}
+    lookup_by_name = True
+
+    def check_create(self, user, data):
+        data.setdefault("team", user.team)
+        if data["team"] is None:
+            self.deny("A remoteci belongs to a team.")
+        if not user.is_super_admin and data["team"].id != user.team_id:
+            self.deny("You create remotecis in your own team only.")
+
+    def check_update(self, user, instance, data):
+        if "team" in data and data["team"].id != instance.team_id and not user.is_super_admin:
+            self.deny("Only super admins move a remoteci to another team.")
+
+    @action(detail=True, methods=["get"])
+    def data(self, request, pk=None):
+        """``GET /remotecis/<id>/data?keys=a,b``: the remoteci's data, or only those keys."""
+        remoteci = self.get_object()
+        keys = [k for k in request.query_params.get("keys", "").split(",") if k]
+        data = remoteci.data or {}
+        if keys:
+            data = {key: data[key] for key in keys if key in data}
+        return Response({"data": data})
+
+
+class IdentityView(APIView):
+    """``GET /identity``: who the caller is, in the shape old and modern clients read."""
+
+    def get(self, request):
+        user = request.user
+        teams = {}
+        if user.team_id:
+            teams[str(user.team_id)] = {"team_name": user.team.name, "id": str(user.team_id), "role": user.role}
+        identity = {
+            "id": str(user.id),
+            "name": user.name,
+            "email": user.email,
+            "fullname": user.fullname,
+            "role": user.role,
+            "team_id": str(user.team_id) if user.team_id else None,
+            "team_name": user.team.name if user.team_id else None,
+            "is_super_admin": user.is_super_admin,
+            "teams": teams,
+        }
+        return Response({"identity": identity})

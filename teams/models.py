@@ -1,0 +1,178 @@
+"""Teams, their users and their remote CI agents."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+
+from dciserver.models import DCIQuerySet, MutableModel
+
+ADMIN_TEAM_NAME = "admin"
+
+
+def is_super_admin(user):
+    return bool(user and getattr(user, "is_authenticated", False) and user.is_super_admin)
+
+
+class TeamQuerySet(DCIQuerySet):
+    def for_user(self, user):
+        if is_super_admin(user):
+            return self.live()
+        if user is None or user.team_id is None:
+            return self.none()
+        return self.live().filter(id=user.team_id)
+
+
+class Team(MutableModel):
+    """A partner lab. Members of the team named ``admin`` are super admins."""
+
+    name = models.CharField(max_length=255)
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(archived_at__isnull=True), name="team_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TeamOwnedQuerySet(DCIQuerySet):
+    """Rows a team owns: visible to that team's members and to super admins only."""
+
+    def for_user(self, user):
+        if is_super_admin(user):
+            return self.live()
+        if user is None or user.team_id is None:
+            return self.none()
+        return self.live().filter(team_id=user.team_id)
+
+
+class UserQuerySet(DCIQuerySet):
+    def for_user(self, user):
+        if is_super_admin(user):
+            return self.live()
+        if user is None:
+            return self.none()
+        if user.team_id is None:
+            # A user without a team sees only themselves.
+            return self.live().filter(id=user.id)
+        return self.live().filter(team_id=user.team_id)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def create_user(self, name, password=None, **fields):
+        user = self.model(name=name, **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, name, password=None, **fields):
+        """``manage.py createsuperuser``: a super admin is a member of the ``admin`` team."""
+        team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
+        fields.setdefault("role", User.Role.ADMIN)
+        return self.create_user(name, password, team=team, **fields)
+
+    def get_by_natural_key(self, name):
+        return self.live().select_related("team").get(name=name)
+
+
+class User(AbstractBaseUser, MutableModel):
+    """A person or an agent's account. ``name`` is the login."""
+
+    class Role(models.TextChoices):
+        USER = "user"
+        ADMIN = "admin"
+
+    name = models.CharField(max_length=255)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    email = models.EmailField(max_length=255, blank=True, default="")
+    fullname = models.CharField(max_length=255, blank=True, default="")
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "name"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(archived_at__isnull=True), name="user_name_unique"),
+            models.CheckConstraint(condition=Q(role__in=["user", "admin"]), name="user_role_valid"),
+        ]
+        indexes = [
+            # Team scoping of GET /users and /teams/<id>/users.
+            models.Index(fields=["team", "-created_at"], name="user_team_created"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_super_admin(self):
+        return self.team_id is not None and self.team.name == ADMIN_TEAM_NAME
+
+    @property
+    def is_team_admin(self):
+        return self.role == self.Role.ADMIN and self.team_id is not None
+
+    @property
+    def is_active(self):
+        return self.archived_at is None and self.state == self.State.ACTIVE
+
+    # The Django admin is for super admins; they may do everything there.
+    @property
+    def is_staff(self):
+        return self.is_super_admin
+
+    @property
+    def is_superuser(self):
+        return self.is_super_admin
+
+    def has_perm(self, perm, obj=None):
+        return self.is_active and self.is_super_admin
+
+    def has_perms(self, perm_list, obj=None):
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label):
+        return self.is_active and self.is_super_admin
+
+    def is_admin_of(self, team_id):
+        """Super admins administer every team; a team admin only their own."""
+        return self.is_super_admin or (self.is_team_admin and self.team_id == team_id)
+
+
+class RemoteCI(MutableModel):
+    """A remote CI agent of a team, asking the server for jobs to run.
+
+    The 2016 boolean ``active`` and ``state`` are one fact, stored once in ``state``.
+    """
+
+    name = models.CharField(max_length=255)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis")
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = TeamOwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "remote CI"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"], condition=Q(archived_at__isnull=True), name="remoteci_team_name_unique"
+            ),
+        ]
+        indexes = [
+            # GET /remotecis for a team user, newest first.
+            models.Index(fields=["team", "-created_at"], name="remoteci_team_created"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def active(self):
+        return self.state == self.State.ACTIVE
