@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.utils.module_loading import import_string
 
 from dciserver.api.exceptions import BadRequest
 
@@ -30,6 +31,7 @@ class Embed:
     """
 
     path: str
+    # A serializer class, or its dotted path when importing it here would be circular.
     serializer: object
     many: bool = False
     # For to-many embeds: the queryset of the related rows (live rows, in order).
@@ -154,6 +156,7 @@ def render_embeds(instance, data, names, embeds, context):
     """Place each embedded object next to its ``<x>_id`` field; dotted names nest."""
     for name in names:
         spec = embeds[name]
+        serializer = import_string(spec.serializer) if isinstance(spec.serializer, str) else spec.serializer
         parts = name.split(".")
         target = data
         for part in parts[:-1]:
@@ -167,7 +170,7 @@ def render_embeds(instance, data, names, embeds, context):
             related = getattr(related, attr, None) if related is not None else None
         if spec.many:
             items = related.all() if related is not None else []
-            target[parts[-1]] = spec.serializer(items, many=True, context=context).data
+            target[parts[-1]] = serializer(items, many=True, context=context).data
         else:
-            target[parts[-1]] = spec.serializer(related, context=context).data if related is not None else None
+            target[parts[-1]] = serializer(related, context=context).data if related is not None else None
     return data
