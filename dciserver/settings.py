@@ -146,7 +146,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["dciserver.api.parsers.JSONObjectParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "dciserver.api.parsers.JSONObjectParser",
+        "dciserver.api.parsers.AnyBodyAsJSONParser",
+    ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "dciserver.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

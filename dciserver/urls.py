@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from dciserver.api.routers import DCIRouter
 from dciserver.views import api_root, healthz
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
+from jobs.api.jobs import JobStateViewSet, JobViewSet
 from teams.api import IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
 
 router = DCIRouter()
@@ -14,6 +15,8 @@ router.register("remotecis", RemoteCIViewSet, basename="remoteci")
 router.register("topics", TopicViewSet, basename="topic")
 router.register("components", ComponentViewSet, basename="component")
 router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
+router.register("jobs", JobViewSet, basename="job")
+router.register("jobstates", JobStateViewSet, basename="jobstate")
 
 api_v1 = [
     re_path(r"^/?$", api_root, name="api-root"),

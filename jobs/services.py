@@ -4,10 +4,13 @@ Plain functions named ``<entity>_<action>`` with keyword-only arguments, called 
 the viewsets, the admin actions and the management commands alike.
 """
 
+from django.db import transaction
 from django.utils import timezone
 
+from dciserver.api.exceptions import BadRequest
+from dciserver.api.viewsets import archive, update_with_etag
 from dciserver.models import new_etag
-from jobs.models import Job
+from jobs.models import Job, JobComponent, JobState, Status, components_key
 
 
 def job_heartbeat(*, job_id, status=None):
@@ -21,3 +24,83 @@ def job_heartbeat(*, job_id, status=None):
         changes["status"] = status
     Job.objects.filter(pk=job_id).update(**changes)
     return fresh
+
+
+@transaction.atomic
+def job_create(
+    *,
+    remoteci,
+    jobdefinition=None,
+    topic=None,
+    components=(),
+    team=None,
+    comment="",
+    recheck=False,
+    status=Status.NEW,
+    user_agent="",
+    client_version="",
+):
+    """Create a job of ``remoteci`` for a job definition or a topic alone, with its components.
+
+    The team is the remoteci's; a job definition fixes the topic.
+    """
+    if team is not None and team.id != remoteci.team_id:
+        raise BadRequest("team_id must be the remoteci's team", {"errors": {"team_id": ["Not the remoteci's team."]}})
+    if jobdefinition is not None:
+        if topic is not None and topic.id != jobdefinition.topic_id:
+            raise BadRequest(
+                "topic_id must be the job definition's topic",
+                {"errors": {"topic_id": ["Not the jobdefinition's topic."]}},
+            )
+        topic = jobdefinition.topic
+    if topic is None:
+        raise BadRequest(
+            "A job needs a jobdefinition_id or a topic_id",
+            {"errors": {"jobdefinition_id": ["This field is required (or give topic_id)."]}},
+        )
+    components = list(components)
+    job = Job.objects.create(
+        remoteci=remoteci,
+        jobdefinition=jobdefinition,
+        topic=topic,
+        team_id=remoteci.team_id,
+        comment=comment or "",
+        recheck=recheck,
+        status=status,
+        components_key=components_key(c.id for c in components),
+        user_agent=(user_agent or "")[:255],
+        client_version=(client_version or "")[:255],
+    )
+    JobComponent.objects.bulk_create([JobComponent(job=job, component=c) for c in components])
+    return job
+
+
+@transaction.atomic
+def job_update(*, job, etag, changes):
+    """PUT a job: the etag check and the write are one step; a status change appends a jobstate."""
+    previous_status = job.status
+    fresh = update_with_etag(job, etag, changes)
+    if "status" in changes and changes["status"] != previous_status:
+        JobState.objects.create(
+            job=job, team_id=job.team_id, status=changes["status"], comment=changes.get("comment", "")
+        )
+    return fresh
+
+
+@transaction.atomic
+def jobstate_create(*, job, status, comment=""):
+    """An agent reports a phase: the jobstate is kept and the job takes its status (a heartbeat)."""
+    jobstate = JobState.objects.create(job=job, team_id=job.team_id, status=status, comment=comment or "")
+    job_heartbeat(job_id=job.id, status=status)
+    return jobstate
+
+
+@transaction.atomic
+def job_archive(*, job, etag=None):
+    """DELETE a job: the job, its jobstates and its files leave the API together."""
+    from files.models import File
+
+    archive(job, etag)
+    now = timezone.now()
+    JobState.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)
+    File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)

@@ -13,3 +13,9 @@ class JSONObjectParser(JSONParser):
         if not isinstance(data, dict):
             raise ParseError("The request body must be a JSON object.")
         return data
+
+
+class AnyBodyAsJSONParser(JSONObjectParser):
+    """DCI request bodies are JSON whatever ``Content-Type`` says (curl's default form type, none at all)."""
+
+    media_type = "*/*"

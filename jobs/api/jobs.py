@@ -1,0 +1,187 @@
+"""The API of jobs and jobstates (the seed's jobs document, reconciled in SPEC §5–6)."""
+
+from rest_framework import serializers
+from rest_framework.decorators import action
+
+from dciserver.api.query import Embed, Filter
+from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField
+from dciserver.api.viewsets import DCIViewSet
+from files.models import File
+from jobs import services
+from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
+from jobs.models import Component, Job, JobDefinition, JobState, Status, Topic
+from teams.api import RemoteCISerializer, TeamSerializer
+from teams.models import RemoteCI, Team
+
+FILE_SERIALIZER = "files.api.FileSerializer"
+
+
+class JobSerializer(DCIModelSerializer):
+    remoteci_id = ScopedRelatedField(source="remoteci", queryset=RemoteCI.objects.all())
+    jobdefinition_id = ScopedRelatedField(
+        source="jobdefinition", queryset=JobDefinition.objects.all(), required=False, allow_null=True
+    )
+    topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all(), required=False, allow_null=True)
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
+    components = ScopedRelatedField(queryset=Component.objects.all(), many=True, required=False, write_only=True)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+
+    class Meta:
+        model = Job
+        fields = (
+            "id",
+            "etag",
+            "status",
+            "comment",
+            "recheck",
+            "created_at",
+            "updated_at",
+            "remoteci_id",
+            "jobdefinition_id",
+            "topic_id",
+            "team_id",
+            "components",
+            "user_agent",
+            "client_version",
+            "state",
+        )
+        read_only_fields = ("etag", "updated_at", "user_agent", "client_version")
+
+
+class JobUpdateSerializer(serializers.Serializer):
+    """What ``PUT /jobs/<id>`` may change; other keys are ignored."""
+
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=65536)
+
+
+class JobStateSerializer(DCIModelSerializer):
+    job_id = ScopedRelatedField(source="job", queryset=Job.objects.all())
+    team_id = serializers.UUIDField(read_only=True)
+    status = serializers.ChoiceField(choices=Status.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+
+    class Meta:
+        model = JobState
+        fields = ("id", "status", "comment", "job_id", "team_id", "created_at", "state")
+
+
+JOB_FILTERS = {
+    "id": Filter("id"),
+    "status": Filter("status"),
+    "comment": Filter("comment"),
+    "recheck": Filter("recheck"),
+    "state": Filter("state"),
+    "remoteci_id": Filter("remoteci"),
+    "jobdefinition_id": Filter("jobdefinition"),
+    "topic_id": Filter("topic"),
+    "team_id": Filter("team"),
+    "user_agent": Filter("user_agent"),
+    "client_version": Filter("client_version"),
+    "created_at": Filter("created_at"),
+}
+
+
+def _live(model, order="created_at"):
+    return model.objects.live().order_by(order)
+
+
+class JobViewSet(DCIViewSet):
+    """Jobs: team members create and update them; team admins and super admins delete them."""
+
+    model = Job
+    serializer_class = JobSerializer
+    singular, plural = "job", "jobs"
+    sort_fields = ("created_at", "updated_at", "status", "comment")
+    where_fields = JOB_FILTERS
+    embeds = {
+        "team": Embed("team", TeamSerializer),
+        "remoteci": Embed("remoteci", RemoteCISerializer),
+        "jobdefinition": Embed("jobdefinition", JobDefinitionSerializer),
+        "jobdefinition.topic": Embed("jobdefinition__topic", TopicSerializer),
+        "topic": Embed("topic", TopicSerializer),
+        "components": Embed("components", ComponentSerializer, many=True, queryset=_live(Component)),
+        "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True, queryset=_live(JobState)),
+        "files": Embed("files", FILE_SERIALIZER, many=True, queryset=_live(File)),
+    }
+
+    def get_serializer_class(self):
+        return JobUpdateSerializer if self.action in ("update", "partial_update") else JobSerializer
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        return services.job_create(
+            remoteci=data["remoteci"],
+            jobdefinition=data.get("jobdefinition"),
+            topic=data.get("topic"),
+            components=data.get("components", ()),
+            team=data.get("team"),
+            comment=data.get("comment") or "",
+            recheck=data.get("recheck", False),
+            status=data.get("status", Status.NEW),
+            user_agent=self.request.headers.get("User-Agent", ""),
+            client_version=self.request.headers.get("Client-Version", ""),
+        )
+
+    def perform_update(self, instance, changes, etag):
+        return services.job_update(job=instance, etag=etag, changes=changes)
+
+    def check_destroy(self, user, instance):
+        if not user.is_admin_of(instance.team_id):
+            self.deny("Only the team's admins delete jobs.")
+
+    def perform_destroy(self, instance, etag):
+        services.job_archive(job=instance, etag=etag)
+
+    @action(detail=True, methods=["get"])
+    def jobstates(self, request, pk=None):
+        return self.sublist(JobStateViewSet, job=self.get_object())
+
+    @action(detail=True, methods=["get"])
+    def components(self, request, pk=None):
+        return self.sublist(ComponentViewSet, jobs=self.get_object())
+
+    @action(detail=True, methods=["get", "post"])
+    def files(self, request, pk=None):
+        from files import api as files_api
+
+        job = self.get_object()
+        if request.method == "POST":
+            return files_api.job_files_create(self, request, job)
+        return self.sublist(files_api.FileViewSet, job=job)
+
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        from files import api as files_api
+
+        return files_api.job_results_response(self.get_object())
+
+
+class JobStateViewSet(DCIViewSet):
+    """Jobstates: immutable; team members create them, team admins and super admins delete them."""
+
+    model = JobState
+    serializer_class = JobStateSerializer
+    singular, plural = "jobstate", "jobstates"
+    sort_fields = ("created_at", "status")
+    where_fields = {
+        "id": Filter("id"),
+        "status": Filter("status"),
+        "job_id": Filter("job"),
+        "team_id": Filter("team"),
+        "comment": Filter("comment"),
+        "created_at": Filter("created_at"),
+    }
+    embeds = {
+        "job": Embed("job", JobSerializer),
+        "team": Embed("team", TeamSerializer),
+    }
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        return services.jobstate_create(job=data["job"], status=data["status"], comment=data.get("comment") or "")
+
+    def check_destroy(self, user, instance):
+        if not user.is_admin_of(instance.team_id):
+            self.deny("Only the team's admins delete jobstates.")
