@@ -10,7 +10,7 @@ from django.utils import timezone
 from dciserver.api.exceptions import BadRequest
 from dciserver.api.viewsets import archive, update_with_etag
 from dciserver.models import new_etag
-from jobs.models import Job, JobComponent, JobState, Status, components_key
+from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, components_key
 
 
 def job_heartbeat(*, job_id, status=None):
@@ -104,3 +104,50 @@ def job_archive(*, job, etag=None):
     now = timezone.now()
     JobState.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)
     File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)
+
+
+def job_recheck(*, job):
+    """Copy a job to be run again: the copy is handed out by its remoteci's next schedule, once."""
+    with transaction.atomic():
+        copy = Job.objects.create(
+            remoteci_id=job.remoteci_id,
+            jobdefinition_id=job.jobdefinition_id,
+            topic_id=job.topic_id,
+            team_id=job.team_id,
+            comment=job.comment,
+            recheck=True,
+            recheck_pending=True,
+            status=Status.NEW,
+            components_key=job.components_key,
+        )
+        component_ids = JobComponent.objects.filter(job=job).values_list("component_id", flat=True)
+        JobComponent.objects.bulk_create([JobComponent(job=copy, component_id=pk) for pk in component_ids])
+    return copy
+
+
+@transaction.atomic
+def jobs_kill(*, jobs, reason, skip_locked=False):
+    """Mark the unfinished jobs among ``jobs`` (a queryset) ``killed``, each with a jobstate saying why.
+
+    The rows are locked first, so a job finishing at the same moment either keeps its
+    final status or is killed with its jobstate, never a mix. With ``skip_locked``,
+    rows another transaction holds are left to it (concurrent ``expire_jobs`` runs).
+    Returns the ids killed.
+    """
+    locked = (
+        Job.objects.filter(pk__in=jobs.values("pk"), status__in=UNFINISHED_STATUSES, archived_at__isnull=True)
+        .select_for_update(skip_locked=skip_locked, of=("self",))
+        .values_list("pk", "team_id")
+    )
+    rows = list(locked)
+    if not rows:
+        return []
+    now = timezone.now()
+    Job.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Status.KILLED, etag=new_etag(), updated_at=now)
+    JobState.objects.bulk_create(
+        [
+            JobState(job_id=pk, team_id=team_id, status=Status.KILLED, comment=reason, created_at=now)
+            for pk, team_id in rows
+        ]
+    )
+    return [pk for pk, _ in rows]

@@ -1,8 +1,11 @@
 """The API of jobs and jobstates (the seed's jobs document, reconciled in SPEC §5–6)."""
 
-from rest_framework import serializers
+import uuid
+
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 
+from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField
 from dciserver.api.viewsets import DCIViewSet
@@ -10,6 +13,7 @@ from files.models import File
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
 from jobs.models import Component, Job, JobDefinition, JobState, Status, Topic
+from jobs.scheduling import job_schedule
 from teams.api import RemoteCISerializer, TeamSerializer
 from teams.models import RemoteCI, Team
 
@@ -133,6 +137,58 @@ class JobViewSet(DCIViewSet):
 
     def perform_destroy(self, instance, etag):
         services.job_archive(job=instance, etag=etag)
+
+    def find(self, model, body_key):
+        """The row a body names by id, among those the caller may see: unknown or hidden → 404."""
+        value = self.request.data.get(body_key)
+        if not value:
+            raise BadRequest(f"{body_key} is required", {"errors": {body_key: ["This field is required."]}})
+        try:
+            pk = uuid.UUID(str(value))
+        except ValueError:
+            raise BadRequest(f"{body_key} is not a valid id", {"errors": {body_key: ["Not a valid UUID."]}}) from None
+        row = self.scoped(model, pk=pk).first()
+        if row is None:
+            raise NotFound(f"{model._meta.model_name} {pk} not found")
+        return row
+
+    @action(detail=False, methods=["post"])
+    def schedule(self, request):
+        """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
+        remoteci = self.find(RemoteCI, "remoteci_id")
+        topic = self.find_topic()
+        job = job_schedule(
+            remoteci=remoteci,
+            topic=topic,
+            user_agent=request.headers.get("User-Agent", ""),
+            client_version=request.headers.get("Client-Version", ""),
+        )
+        return self.one_response(job, status.HTTP_201_CREATED)
+
+    def find_topic(self):
+        # A topic the team is not subscribed to is a 412 of scheduling, not a 404: look it up unscoped.
+        value = self.request.data.get("topic_id")
+        try:
+            pk = uuid.UUID(str(value))
+        except ValueError:
+            raise BadRequest("topic_id is not a valid id", {"errors": {"topic_id": ["Not a valid UUID."]}}) from None
+        topic = Topic.objects.live().filter(pk=pk).first()
+        if topic is None:
+            raise NotFound(f"topic {pk} not found")
+        return topic
+
+    @action(detail=False, methods=["post"], url_path="recheck")
+    def recheck_from_body(self, request):
+        """``POST /jobs/recheck {"job_id"}`` (the seed's form)."""
+        return self.recheck_response(self.find(Job, "job_id"))
+
+    @action(detail=True, methods=["post"])
+    def recheck(self, request, pk=None):
+        """``POST /jobs/<id>/recheck`` (what clients send)."""
+        return self.recheck_response(self.get_object())
+
+    def recheck_response(self, job):
+        return self.one_response(services.job_recheck(job=job), status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["get"])
     def jobstates(self, request, pk=None):

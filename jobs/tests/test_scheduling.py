@@ -1,0 +1,253 @@
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from conftest import client_for
+from jobs.models import Component, Job, JobDefinition, JobState
+from jobs.scheduling import job_schedule
+from teams.models import RemoteCI
+
+pytestmark = pytest.mark.django_db
+
+
+def schedule(client, remoteci, topic, **headers):
+    return client.post("/api/v1/jobs/schedule", {"remoteci_id": str(remoteci.id), "topic_id": str(topic.id)}, **headers)
+
+
+@pytest.fixture
+def kernel(topic):
+    return Component.objects.create(name="kernel-6.1", type="kernel", topic=topic)
+
+
+def test_it_schedules_the_first_jobdefinition_by_priority(user_client, remoteci, topic, component, kernel):
+    JobDefinition.objects.create(name="later", topic=topic, priority=5, component_types=["compose"])
+    first = JobDefinition.objects.create(name="first", topic=topic, priority=1, component_types=["compose", "kernel"])
+
+    response = schedule(user_client, remoteci, topic, HTTP_USER_AGENT="dci-agent/1.0", HTTP_CLIENT_VERSION="4.2")
+
+    assert response.status_code == 201, response.content
+    body = response.json()["job"]
+    assert body["jobdefinition_id"] == str(first.id)
+    assert response["ETag"] == body["etag"]
+    job = Job.objects.get(pk=body["id"])
+    assert set(job.components.all()) == {component, kernel}
+    assert (job.user_agent, job.client_version) == ("dci-agent/1.0", "4.2")
+
+
+def test_it_uses_the_newest_component_of_each_type(user_client, remoteci, topic, component, jobdefinition):
+    newer = Component.objects.create(name="RHEL-9.5", type="compose", topic=topic)
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert list(Job.objects.get(pk=response.json()["job"]["id"]).components.all()) == [newer]
+
+
+def test_three_schedules_in_a_row_leave_killed_killed_new(user_client, remoteci, topic, component):
+    for priority in range(3):
+        JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
+
+    ids = [schedule(user_client, remoteci, topic).json()["job"]["id"] for _ in range(3)]
+
+    assert [Job.objects.get(pk=pk).status for pk in ids] == ["killed", "killed", "new"]
+    killed = JobState.objects.get(job_id=ids[0])
+    assert killed.status == "killed" and ids[1] in killed.comment
+
+
+def test_it_can_leave_unfinished_jobs_alone(settings, user_client, remoteci, topic, component):
+    settings.DCI_SCHEDULE_KILLS_UNFINISHED = False
+    for priority in range(2):
+        JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
+
+    ids = [schedule(user_client, remoteci, topic).json()["job"]["id"] for _ in range(2)]
+
+    assert [Job.objects.get(pk=pk).status for pk in ids] == ["new", "new"]
+
+
+def test_it_answers_412_when_nothing_is_left_naming_the_skipped(user_client, remoteci, topic, jobdefinition, component):
+    JobDefinition.objects.create(name="needs-kernel", topic=topic, component_types=["kernel"])
+    assert schedule(user_client, remoteci, topic).status_code == 201
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 412
+    body = response.json()
+    assert body["message"] == "No jobs available for run."
+    reasons = {row["name"]: row["reason"] for row in body["payload"]["skipped"]}
+    assert reasons == {"install": "already run on this component set", "needs-kernel": "no component of type kernel"}
+
+
+def test_a_new_component_makes_a_jobdefinition_runnable_again(user_client, remoteci, topic, jobdefinition, component):
+    assert schedule(user_client, remoteci, topic).status_code == 201
+    Component.objects.create(name="RHEL-9.6", type="compose", topic=topic)
+
+    assert schedule(user_client, remoteci, topic).status_code == 201
+
+
+def test_a_topic_without_jobdefinitions_is_its_own(user_client, remoteci, topic, component, kernel):
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["job"]["id"])
+    assert job.jobdefinition_id is None and job.topic_id == topic.id
+    assert set(job.components.all()) == {component, kernel}
+    assert schedule(user_client, remoteci, topic).status_code == 412
+
+
+def test_it_refuses_an_inactive_remoteci(user_client, remoteci, topic, jobdefinition, component):
+    RemoteCI.objects.filter(pk=remoteci.pk).update(state="inactive")
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 412
+    assert response.json()["message"] == f'RemoteCI "{remoteci.id}" is not active.'
+
+
+def test_it_refuses_an_unsubscribed_team(user_client, remoteci, topic, jobdefinition, component):
+    topic.teams.clear()
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 412
+    assert response.json()["message"] == f"Team is not subscribed to topic {topic.id}."
+
+
+def test_another_teams_remoteci_is_not_found(outsider_client, remoteci, topic, jobdefinition, component):
+    assert schedule(outsider_client, remoteci, topic).status_code == 404
+
+
+def test_an_unknown_topic_is_not_found(user_client, remoteci):
+    response = user_client.post(
+        "/api/v1/jobs/schedule",
+        {"remoteci_id": str(remoteci.id), "topic_id": "6f1b7a4e-0000-4000-8000-000000000000"},
+    )
+    assert response.status_code == 404
+
+
+def test_a_recheck_copy_is_handed_out_first_and_only_once(user_client, remoteci, topic, jobdefinition, component):
+    original = schedule(user_client, remoteci, topic).json()["job"]
+    Component.objects.create(name="RHEL-9.6", type="compose", topic=topic)
+
+    response = user_client.post(f"/api/v1/jobs/{original['id']}/recheck")
+    assert response.status_code == 201
+    copy = response.json()["job"]
+    assert (copy["recheck"], copy["status"], copy["jobdefinition_id"]) == (True, "new", original["jobdefinition_id"])
+
+    assert schedule(user_client, remoteci, topic).json()["job"]["id"] == copy["id"]
+    following = schedule(user_client, remoteci, topic).json()["job"]
+    assert following["id"] != copy["id"] and following["recheck"] is False
+
+
+def test_the_seed_recheck_route_takes_the_job_id_in_the_body(user_client, job):
+    response = user_client.post("/api/v1/jobs/recheck", {"job_id": str(job.id)})
+
+    assert response.status_code == 201
+    copy = Job.objects.get(pk=response.json()["job"]["id"])
+    assert list(copy.components.all()) == list(job.components.all())
+
+
+def test_another_teams_job_cannot_be_rechecked(outsider_client, job):
+    assert outsider_client.post(f"/api/v1/jobs/{job.id}/recheck").status_code == 404
+    assert outsider_client.post("/api/v1/jobs/recheck", {"job_id": str(job.id)}).status_code == 404
+
+
+def _history(topic, remoteci, jobdefinitions, past_jobs):
+    compose = Component.objects.create(name="compose-x", type="compose", topic=topic)
+    jds = JobDefinition.objects.bulk_create(
+        [
+            JobDefinition(name=f"jd{i}", topic=topic, priority=i % 1000, component_types=["compose"])
+            for i in range(jobdefinitions)
+        ]
+    )
+    Job.objects.bulk_create(
+        [
+            Job(remoteci=remoteci, jobdefinition=jds[i % len(jds)], topic=topic, team=remoteci.team, status="success")
+            for i in range(past_jobs)
+        ]
+    )
+    return compose
+
+
+def _count_schedule_queries(remoteci, topic):
+    with CaptureQueriesContext(connection) as queries:
+        job_schedule(remoteci=remoteci, topic=topic)
+    return len(queries)
+
+
+def test_the_query_count_does_not_grow_with_history(team, topic):
+    small = RemoteCI.objects.create(name="small", team=team)
+    _history(topic, small, 5, 0)
+    small_count = _count_schedule_queries(small, topic)
+
+    from jobs.models import Topic, TopicSubscription
+
+    big_topic = Topic.objects.create(name="big", component_types=["compose"])
+    TopicSubscription.objects.create(topic=big_topic, team=team)
+    big = RemoteCI.objects.create(name="big", team=team)
+    _history(big_topic, big, 500, 10_000)
+    assert _count_schedule_queries(big, big_topic) == small_count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_schedules_for_one_remoteci_never_hand_out_a_combination_twice(team, user, topic):
+    remoteci = RemoteCI.objects.create(name="contended", team=team)
+    Component.objects.create(name="compose-1", type="compose", topic=topic)
+    for i in range(5):
+        JobDefinition.objects.create(name=f"jd{i}", topic=topic, priority=i, component_types=["compose"])
+    statuses, barrier = [], threading.Barrier(20)
+
+    def run():
+        try:
+            client = client_for(user)
+            barrier.wait()
+            statuses.append(schedule(client, remoteci, topic).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [201] * 5 + [412] * 15
+    combos = list(Job.objects.filter(remoteci=remoteci).values_list("jobdefinition_id", "components_key"))
+    assert len(combos) == len(set(combos)) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_schedule_does_not_wait_on_another_remotecis_lock(team, topic):
+    first = RemoteCI.objects.create(name="first", team=team)
+    second = RemoteCI.objects.create(name="second", team=team)
+    Component.objects.create(name="compose-1", type="compose", topic=topic)
+    JobDefinition.objects.create(name="jd", topic=topic, component_types=["compose"])
+    holding, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_first_remotecis_lock():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                RemoteCI.objects.select_for_update().get(pk=first.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_first_remotecis_lock)
+    holder.start()
+    holding.wait(10)
+    try:
+        with connection.cursor() as cursor:
+            # Fail instead of waiting: a schedule that needed the held lock raises here.
+            cursor.execute("SET lock_timeout = '200ms'")
+        outcome["second"] = job_schedule(remoteci=second, topic=topic)
+        with pytest.raises(Exception, match="lock timeout"):
+            job_schedule(remoteci=first, topic=topic)
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert outcome["second"].remoteci_id == second.id
