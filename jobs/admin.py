@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from files.models import File
+from jobs import services
 from jobs.models import Component, Job, JobDefinition, JobState, Topic, TopicSubscription
 from teams.admin import IMMUTABLE_READ_ONLY, READ_ONLY, ArchiveAdmin
 
@@ -66,6 +67,17 @@ class JobAdmin(ArchiveAdmin):
     # A million jobs: no exact COUNT(*) on every page, and no unbounded date drill-down.
     show_full_result_count = False
     ordering = ("-created_at",)
+    actions = ["recheck", "kill", "restore", "archive"]
+
+    @admin.action(description="Recheck the selected jobs (their remotecis run them again next)")
+    def recheck(self, request, queryset):
+        copies = [services.job_recheck(job=job) for job in queryset.filter(archived_at__isnull=True)]
+        self.message_user(request, f"Created {len(copies)} recheck job(s).")
+
+    @admin.action(description="Kill the selected unfinished jobs")
+    def kill(self, request, queryset):
+        killed = services.jobs_kill(jobs=queryset, reason=f"killed: by {request.user.name} from the admin")
+        self.message_user(request, f"Killed {len(killed)} job(s).")
 
 
 @admin.register(JobState)

@@ -126,7 +126,7 @@ def job_recheck(*, job):
 
 
 @transaction.atomic
-def jobs_kill(*, jobs, reason, skip_locked=False):
+def jobs_kill(*, jobs, reason, skip_locked=False, updated_before=None):
     """Mark the unfinished jobs among ``jobs`` (a queryset) ``killed``, each with a jobstate saying why.
 
     The rows are locked first, so a job finishing at the same moment either keeps its
@@ -134,11 +134,11 @@ def jobs_kill(*, jobs, reason, skip_locked=False):
     rows another transaction holds are left to it (concurrent ``expire_jobs`` runs).
     Returns the ids killed.
     """
-    locked = (
-        Job.objects.filter(pk__in=jobs.values("pk"), status__in=UNFINISHED_STATUSES, archived_at__isnull=True)
-        .select_for_update(skip_locked=skip_locked, of=("self",))
-        .values_list("pk", "team_id")
-    )
+    locked = Job.objects.filter(pk__in=jobs.values("pk"), status__in=UNFINISHED_STATUSES, archived_at__isnull=True)
+    if updated_before is not None:
+        # Re-checked under the lock: a job that sent a heartbeat meanwhile lives on.
+        locked = locked.filter(updated_at__lt=updated_before)
+    locked = locked.select_for_update(skip_locked=skip_locked, of=("self",)).values_list("pk", "team_id")
     rows = list(locked)
     if not rows:
         return []
