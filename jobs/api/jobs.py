@@ -2,11 +2,13 @@
 
 import uuid
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 
 from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
+from dciserver.api.schema import ERRORS, WRITE_ERRORS, list_envelope, one_envelope
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField
 from dciserver.api.viewsets import DCIViewSet
 from files.models import File
@@ -70,6 +72,8 @@ class JobStateSerializer(DCIModelSerializer):
         model = JobState
         fields = ("id", "status", "comment", "job_id", "team_id", "created_at", "state")
 
+
+JOB_ENVELOPE = one_envelope(JobSerializer, "job")
 
 JOB_FILTERS = {
     "id": Filter("id"),
@@ -152,6 +156,12 @@ class JobViewSet(DCIViewSet):
             raise NotFound(f"{model._meta.model_name} {pk} not found")
         return row
 
+    @extend_schema(
+        request=inline_serializer(
+            "ScheduleRequest", {"remoteci_id": serializers.UUIDField(), "topic_id": serializers.UUIDField()}
+        ),
+        responses={201: JOB_ENVELOPE, **ERRORS, **WRITE_ERRORS},
+    )
     @action(detail=False, methods=["post"])
     def schedule(self, request):
         """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
@@ -177,11 +187,17 @@ class JobViewSet(DCIViewSet):
             raise NotFound(f"topic {pk} not found")
         return topic
 
+    @extend_schema(
+        operation_id="jobs_recheck_by_body",
+        request=inline_serializer("RecheckRequest", {"job_id": serializers.UUIDField()}),
+        responses={201: JOB_ENVELOPE, **ERRORS},
+    )
     @action(detail=False, methods=["post"], url_path="recheck")
     def recheck_from_body(self, request):
         """``POST /jobs/recheck {"job_id"}`` (the seed's form)."""
         return self.recheck_response(self.find(Job, "job_id"))
 
+    @extend_schema(request=None, responses={201: JOB_ENVELOPE, **ERRORS})
     @action(detail=True, methods=["post"])
     def recheck(self, request, pk=None):
         """``POST /jobs/<id>/recheck`` (what clients send)."""
@@ -190,10 +206,12 @@ class JobViewSet(DCIViewSet):
     def recheck_response(self, job):
         return self.one_response(services.job_recheck(job=job), status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: list_envelope(JobStateSerializer, "jobstates"), **ERRORS})
     @action(detail=True, methods=["get"])
     def jobstates(self, request, pk=None):
         return self.sublist(JobStateViewSet, job=self.get_object())
 
+    @extend_schema(responses={200: list_envelope(ComponentSerializer, "components"), **ERRORS})
     @action(detail=True, methods=["get"])
     def components(self, request, pk=None):
         return self.sublist(ComponentViewSet, jobs=self.get_object())
