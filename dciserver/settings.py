@@ -174,6 +174,11 @@ DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
 DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
 # How long verified Basic credentials are remembered, in seconds.
 DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
+# Brute force: failed logins allowed per name / per address within the window (seconds).
+DCI_LOGIN_FAILURE_LIMIT = env_int("DCI_LOGIN_FAILURE_LIMIT", 10)
+DCI_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("DCI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+DCI_LOGIN_FAILURE_WINDOW = env_int("DCI_LOGIN_FAILURE_WINDOW", 300)
+DCI_TRUST_X_FORWARDED_FOR = env_bool("DCI_TRUST_X_FORWARDED_FOR", False)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ from django.contrib.auth import authenticate
 from django.core.cache import cache
 from rest_framework import authentication, exceptions
 
+from dciserver.api import throttling
 from dciserver.api.exceptions import WWW_AUTHENTICATE
 
 
@@ -39,8 +40,13 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
                 return (user, None)
             cache.delete(key)
 
+        address = throttling.client_address(request) if request is not None else ""
+        wait = throttling.retry_after(userid, address)
+        if wait:
+            raise exceptions.Throttled(wait, "Too many failed logins; try again later.")
         user = authenticate(request=request, name=userid, password=password)
         if user is None or not user.is_active:
+            throttling.record_failure(userid, address)
             raise exceptions.AuthenticationFailed("Invalid user credentials")
         cache.set(key, (user.pk, _keyed_digest(user.password)), settings.DCI_AUTH_CACHE_SECONDS)
         return (user, None)
