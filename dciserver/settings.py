@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "dciserver.api.middleware.APIErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -179,6 +181,45 @@ DCI_LOGIN_FAILURE_LIMIT = env_int("DCI_LOGIN_FAILURE_LIMIT", 10)
 DCI_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("DCI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
 DCI_LOGIN_FAILURE_WINDOW = env_int("DCI_LOGIN_FAILURE_WINDOW", 300)
 DCI_TRUST_X_FORWARDED_FOR = env_bool("DCI_TRUST_X_FORWARDED_FOR", False)
+
+# CORS for the DCI web UI: it reads the ETag header and sends If-Match.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", False)
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", True)
+CORS_EXPOSE_HEADERS = ["ETag", "Content-Disposition", "Retry-After"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-csrftoken",
+    "x-requested-with",
+    "if-match",
+    "if-none-match",
+    "etag",
+    "client-version",
+    "dci-name",
+    "dci-mime",
+    "dci-job-id",
+    "dci-jobstate-id",
+    "dci-md5",
+]
+
+# Production hardening: on unless DEBUG or a development setup; each can be turned off.
+_PRODUCTION = not DEBUG and not env_bool("DCI_DEV", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+if env_bool("DCI_BEHIND_TLS_PROXY", _PRODUCTION):
+    # The TLS-terminating proxy in front of gunicorn says so in this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The health check is for load balancers talking plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOGGING = {
     "version": 1,

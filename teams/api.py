@@ -1,6 +1,7 @@
 """The API of teams, users, remotecis and the caller's identity."""
 
 from django.contrib.auth.hashers import make_password
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -199,9 +200,31 @@ class RemoteCIViewSet(DCIViewSet):
         return Response({"data": data})
 
 
+IDENTITY = inline_serializer(
+    "Identity",
+    {
+        "identity": inline_serializer(
+            "IdentityBody",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "email": serializers.CharField(),
+                "fullname": serializers.CharField(),
+                "role": serializers.CharField(),
+                "team_id": serializers.UUIDField(allow_null=True),
+                "team_name": serializers.CharField(allow_null=True),
+                "is_super_admin": serializers.BooleanField(),
+                "teams": serializers.DictField(),
+            },
+        )
+    },
+)
+
+
 class IdentityView(APIView):
     """``GET /identity``: who the caller is, in the shape old and modern clients read."""
 
+    @extend_schema(responses=IDENTITY)
     def get(self, request):
         user = request.user
         teams = {}
