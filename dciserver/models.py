@@ -69,3 +69,46 @@ class MutableModel(BaseModel):
     def touch(self):
         self.etag = new_etag()
         self.updated_at = timezone.now()
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Super admins read every entry; team admins their team's; nobody else any."""
+        if user is None:
+            return self.none()
+        if user.is_super_admin:
+            return self.all()
+        if user.is_team_admin:
+            return self.filter(team_id=user.team_id)
+        return self.none()
+
+
+class AuditLog(models.Model):
+    """One write through the API: who, what, which object, when. Append-only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    user = models.ForeignKey("teams.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    user_name = models.CharField(max_length=255)
+    team = models.ForeignKey("teams.Team", null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64)
+    resource = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=1024)
+    status_code = models.PositiveSmallIntegerField()
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [
+            # GET /audits, newest first.
+            models.Index(fields=["-created_at", "-id"], name="audit_created"),
+            # GET /audits for a team admin.
+            models.Index(fields=["team", "-created_at"], name="audit_team_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_name} {self.action} {self.resource} {self.object_id}"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dciserver.api.audits import AuditLogViewSet
 from dciserver.api.routers import DCIRouter
 from dciserver.views import api_root, healthz
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
@@ -17,6 +18,7 @@ router.register("components", ComponentViewSet, basename="component")
 router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
 router.register("jobs", JobViewSet, basename="job")
 router.register("jobstates", JobStateViewSet, basename="jobstate")
+router.register("audits", AuditLogViewSet, basename="audit")
 
 api_v1 = [
     re_path(r"^/?$", api_root, name="api-root"),

@@ -11,9 +11,10 @@ from rest_framework.response import Response
 
 from dciserver.api import query
 from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
-from dciserver.models import MutableModel, new_etag
+from dciserver.models import AuditLog, MutableModel, new_etag
 
 UNIQUE_VIOLATION = "23505"
+AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def request_etag(request):
@@ -123,6 +124,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         if instance is None:
             raise NotFound()
         self.check_object_permissions(self.request, instance)
+        self.audited_object_id = instance.pk
         return instance
 
     def get_sort_fields(self):
@@ -162,6 +164,8 @@ class DCIViewSet(viewsets.GenericViewSet):
         return self.one_response(instance, embeds=embeds)
 
     def one_response(self, instance, status_code=status.HTTP_200_OK, embeds=()):
+        if status_code == status.HTTP_201_CREATED:
+            self.audited_object_id = instance.pk
         headers = {"ETag": instance.etag} if getattr(instance, "etag", None) else {}
         return Response({self.singular: self.serialize(instance, embeds)}, status=status_code, headers=headers)
 
@@ -216,6 +220,26 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     def perform_destroy(self, instance, etag):
         archive(instance, etag)
+
+    # Audit ------------------------------------------------------------------
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every successful write through the API leaves an audit log entry."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        user = getattr(request, "user", None)
+        if request.method in AUDITED_METHODS and 200 <= response.status_code < 300 and user is not None:
+            AuditLog.objects.create(
+                user=user,
+                user_name=user.name,
+                team_id=user.team_id,
+                action=self.action or request.method.lower(),
+                resource=self.singular or "",
+                object_id=str(getattr(self, "audited_object_id", "") or ""),
+                method=request.method,
+                path=request.path[:1024],
+                status_code=response.status_code,
+            )
+        return response
 
     # Sub-routes -------------------------------------------------------------
 

@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from dciserver.models import AuditLog
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """The audit log is read-only, in the admin as in the API."""
+
+    list_display = ("created_at", "user_name", "action", "resource", "object_id", "status_code")
+    list_filter = ("action", "resource", "method")
+    search_fields = ("=id", "=object_id", "user_name", "path")
+    show_full_result_count = False
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

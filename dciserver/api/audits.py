@@ -1,0 +1,51 @@
+"""``GET /audits``: the audit log, for super admins and for team admins (their team only)."""
+
+from rest_framework import serializers
+
+from dciserver.api.query import Filter
+from dciserver.api.viewsets import DCIViewSet
+from dciserver.models import AuditLog
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    user_id = serializers.UUIDField(read_only=True)
+    team_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = AuditLog
+        fields = (
+            "id",
+            "created_at",
+            "user_id",
+            "user_name",
+            "team_id",
+            "action",
+            "resource",
+            "object_id",
+            "method",
+            "path",
+            "status_code",
+        )
+        read_only_fields = fields
+
+
+class AuditLogViewSet(DCIViewSet):
+    model = AuditLog
+    serializer_class = AuditLogSerializer
+    singular, plural = "audit", "audits"
+    http_method_names = ["get", "head", "options"]
+    sort_fields = ("created_at", "action", "resource")
+    where_fields = {
+        "user_id": Filter("user"),
+        "team_id": Filter("team"),
+        "user_name": Filter("user_name"),
+        "action": Filter("action"),
+        "resource": Filter("resource"),
+        "object_id": Filter("object_id"),
+        "method": Filter("method"),
+    }
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not (request.user.is_super_admin or request.user.is_team_admin):
+            self.deny("The audit log is for admins.")
