@@ -6,7 +6,7 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status, viewsets
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.response import Response
 
 from dciserver.api import query
@@ -17,15 +17,26 @@ UNIQUE_VIOLATION = "23505"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def bare_etag(raw):
+    """An etag as a client may echo it (``abc``, ``"abc"``, ``W/"abc"``) → ``abc``."""
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    return raw.strip().strip('"')
+
+
 def request_etag(request):
     """The etag a client sends back: ``If-Match`` (real clients) or ``ETag`` (the seed)."""
     raw = request.headers.get("If-Match") or request.headers.get("ETag")
     if not raw:
         raise PreconditionFailed("'If-match' header must be provided")
-    raw = raw.strip()
-    if raw.startswith("W/"):
-        raw = raw[2:]
-    return raw.strip().strip('"')
+    return bare_etag(raw)
+
+
+def none_match(request, etag):
+    """``If-None-Match`` names ``etag`` (or ``*``): the client's copy is current."""
+    raw = request.headers.get("If-None-Match", "")
+    return any(sent == "*" or bare_etag(sent) == etag for sent in raw.split(",") if sent.strip())
 
 
 @contextlib.contextmanager
@@ -131,7 +142,11 @@ class DCIViewSet(viewsets.GenericViewSet):
         return {name: name for name in self.sort_fields}
 
     def get_where_fields(self):
-        return self.where_fields
+        # SPEC §3: every resource has an id, a creation time and a state, and modern clients send
+        # ``where=state:active`` by default, so these keys work everywhere a resource forgot them.
+        names = {f.name for f in self.model._meta.get_fields()}
+        common = {name: query.Filter(name) for name in ("id", "state", "created_at") if name in names}
+        return {**common, **self.where_fields}
 
     def serialize(self, instance, embeds=()):
         data = self.get_serializer(instance).data
@@ -159,7 +174,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         embeds = query.parse_embed(request.query_params.get("embed"), self.embeds)
         instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds))
         etag = getattr(instance, "etag", None)
-        if etag and request.headers.get("If-None-Match", "").strip().strip('"') == etag:
+        if etag and none_match(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return self.one_response(instance, embeds=embeds)
 
@@ -195,6 +210,9 @@ class DCIViewSet(viewsets.GenericViewSet):
         return serializer.save()
 
     def update(self, request, *args, **kwargs):
+        if not self.is_mutable:
+            # Immutable rows (jobstates, files) have no etag to check: the route exists, the method does not.
+            raise MethodNotAllowed(request.method)
         etag = request_etag(request)
         instance = self.get_object()
         serializer = self.get_serializer(instance, data=request.data, partial=True)
