@@ -213,11 +213,13 @@ class DCIViewSet(viewsets.GenericViewSet):
         if not self.is_mutable:
             # Immutable rows (jobstates, files) have no etag to check: the route exists, the method does not.
             raise MethodNotAllowed(request.method)
-        etag = request_etag(request)
+        # Not found (404), then not allowed (403), then the precondition (412): another team's
+        # row answers 404 whatever headers come with the request.
         instance = self.get_object()
         serializer = self.get_serializer(instance, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         self.check_update(request.user, instance, serializer.validated_data)
+        etag = request_etag(request)
         with conflicts_as(self.singular), transaction.atomic():
             fresh = self.perform_update(instance, serializer.validated_data, etag)
         return Response(status=status.HTTP_204_NO_CONTENT, headers={"ETag": fresh})
@@ -229,9 +231,9 @@ class DCIViewSet(viewsets.GenericViewSet):
         return update_with_etag(instance, etag, changes)
 
     def destroy(self, request, *args, **kwargs):
-        etag = request_etag(request) if self.is_mutable else None
         instance = self.get_object()
         self.check_destroy(request.user, instance)
+        etag = request_etag(request) if self.is_mutable else None
         with transaction.atomic():
             self.perform_destroy(instance, etag)
         return Response(status=status.HTTP_204_NO_CONTENT)
