@@ -191,13 +191,16 @@ class RemoteCIViewSet(DCIViewSet):
 
     @action(detail=True, methods=["get"])
     def data(self, request, pk=None):
-        """``GET /remotecis/<id>/data?keys=a,b``: the remoteci's data, or only those keys."""
+        """``GET /remotecis/<id>/data?keys=a,b``: the remoteci's data, or only those keys.
+
+        A bare object, as the 2016 server answered and its client reads it.
+        """
         remoteci = self.get_object()
         keys = [k for k in request.query_params.get("keys", "").split(",") if k]
         data = remoteci.data or {}
         if keys:
             data = {key: data[key] for key in keys if key in data}
-        return Response({"data": data})
+        return Response(data)
 
 
 IDENTITY = inline_serializer(

@@ -84,6 +84,20 @@ def parse_sort(raw, sort_fields):
     return order_by
 
 
+RESERVED_PARAMS = frozenset({"limit", "offset", "sort", "where", "embed", "format", "keys"})
+
+
+def where_clauses(params, where_fields):
+    """The ``where`` parameter, plus plain ``key=value`` parameters naming a filter key.
+
+    The 2016 client filters some lists that way (``GET /jobdefinitions?topic_id=<id>``);
+    other plain parameters are ignored.
+    """
+    clauses = [params.get("where") or ""]
+    clauses += [f"{key}:{value}" for key, value in params.items() if key not in RESERVED_PARAMS and key in where_fields]
+    return ",".join(c for c in clauses if c)
+
+
 def parse_where(raw, model, where_fields):
     """``where=status:success,remoteci_id:<id>`` → a dict of ORM lookups (an AND of equalities)."""
     filters = {}

@@ -41,6 +41,12 @@ class ActiveField(serializers.BooleanField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
+    def validate_empty_values(self, data):
+        # The 2016 client's remoteci update sends ``"active": null`` when it means "unchanged".
+        if data is None:
+            raise serializers.SkipField()
+        return super().validate_empty_values(data)
+
     def to_representation(self, value):
         return value == BaseModel.State.ACTIVE
 

@@ -25,10 +25,15 @@ def bare_etag(raw):
     return raw.strip().strip('"')
 
 
-def request_etag(request):
-    """The etag a client sends back: ``If-Match`` (real clients) or ``ETag`` (the seed)."""
+def request_etag(request, required=True):
+    """The etag a client sends back: ``If-Match`` (real clients) or ``ETag`` (the seed).
+
+    Missing → 412, unless not ``required`` (then ``None``: nothing to check).
+    """
     raw = request.headers.get("If-Match") or request.headers.get("ETag")
     if not raw:
+        if not required:
+            return None
         raise PreconditionFailed("'If-match' header must be provided")
     return bare_etag(raw)
 
@@ -100,6 +105,9 @@ class DCIViewSet(viewsets.GenericViewSet):
     where_fields = {}
     embeds = {}
     lookup_by_name = False
+    # DELETE checks an etag whenever one is sent; where real clients send none (the 2016
+    # client deletes topics and components without one), it is not required.
+    delete_requires_etag = True
     lookup_value_regex = "[^/]+"
     # Relations joined on every read (those the representation needs).
     joins = ()
@@ -159,7 +167,9 @@ class DCIViewSet(viewsets.GenericViewSet):
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
-        filters = query.parse_where(params.get("where"), self.model, self.get_where_fields())
+        filters = query.parse_where(
+            query.where_clauses(params, self.get_where_fields()), self.model, self.get_where_fields()
+        )
         embeds = query.parse_embed(params.get("embed"), self.embeds)
         queryset = queryset.filter(**filters)
         count = queryset.count()
@@ -233,7 +243,7 @@ class DCIViewSet(viewsets.GenericViewSet):
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
         self.check_destroy(request.user, instance)
-        etag = request_etag(request) if self.is_mutable else None
+        etag = request_etag(request, required=self.delete_requires_etag) if self.is_mutable else None
         with transaction.atomic():
             self.perform_destroy(instance, etag)
         return Response(status=status.HTTP_204_NO_CONTENT)

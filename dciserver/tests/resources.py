@@ -31,6 +31,8 @@ class Resource:
     embeds: tuple = ()
     by_name: bool = True
     mutable: bool = True
+    # The 2016 client deletes catalogue rows without an etag; the others must send one.
+    delete_needs_etag: bool = True
 
     def __str__(self):
         return self.plural
@@ -141,6 +143,7 @@ RESOURCES = [
         make=_topic,
         create_body=lambda w: {"name": "created", "component_types": ["compose"]},
         update_body={"name": "renamed"},
+        delete_needs_etag=False,
     ),
     Resource(
         "components",
@@ -151,6 +154,7 @@ RESOURCES = [
         create_body=lambda w: {"name": "created", "type": "compose", "topic_id": str(w.topic.id)},
         update_body={"title": "renamed"},
         embeds=("topic",),
+        delete_needs_etag=False,
     ),
     Resource(
         "jobdefinitions",
@@ -161,6 +165,7 @@ RESOURCES = [
         create_body=lambda w: {"name": "created", "topic_id": str(w.topic.id), "component_types": ["compose"]},
         update_body={"comment": "renamed"},
         embeds=("topic",),
+        delete_needs_etag=False,
     ),
     Resource(
         "jobs",

@@ -181,13 +181,26 @@ def test_a_delete_answers_204_then_the_row_is_gone_from_the_api_but_kept(admin_c
 
 
 @each(MUTABLE)
-@pytest.mark.parametrize("headers", [{}, {"HTTP_IF_MATCH": "stale"}], ids=["missing", "stale"])
-def test_a_delete_without_the_current_etag_answers_412_and_keeps_the_row(admin_client, resource, row, headers):
-    response = admin_client.delete(resource.url_of(row), **headers)
+def test_a_delete_with_a_stale_etag_answers_412_and_keeps_the_row(admin_client, resource, row):
+    response = admin_client.delete(resource.url_of(row), HTTP_IF_MATCH="stale")
 
     assert_dci_error(response, 412)
     assert fresh(row).archived_at is None
     assert admin_client.get(resource.url_of(row)).status_code == 200
+
+
+@each([r for r in MUTABLE if r.delete_needs_etag])
+def test_a_delete_without_an_etag_answers_412_and_keeps_the_row(admin_client, resource, row):
+    response = admin_client.delete(resource.url_of(row))
+
+    assert_dci_error(response, 412)
+    assert fresh(row).archived_at is None
+
+
+@each([r for r in MUTABLE if not r.delete_needs_etag])
+def test_a_catalogue_row_is_deleted_without_an_etag_as_the_2016_client_does(admin_client, resource, row):
+    assert admin_client.delete(resource.url_of(row)).status_code == 204
+    assert fresh(row).archived_at is not None
 
 
 @each([r for r in RESOURCES if not r.mutable])
