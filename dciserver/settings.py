@@ -174,6 +174,37 @@ DCI_FILES_ROOT = Path(env_str("DCI_FILES_ROOT", str(BASE_DIR / "var" / "files"))
 DCI_MAX_UPLOAD_SIZE = env_int("DCI_MAX_UPLOAD_SIZE", 1024 * 1024 * 1024)
 DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
 DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
+
+# Where the bytes of uploaded files go (SPEC §6, docs/files.md): the local filesystem under
+# DCI_FILES_ROOT, or an S3-compatible object store. Credentials come the boto3 way
+# (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment, or an instance role).
+DCI_FILES_STORAGE = env_str("DCI_FILES_STORAGE", "filesystem")
+if DCI_FILES_STORAGE == "filesystem":
+    _DCI_FILES_BACKEND = {"BACKEND": "files.storage.FilesRootStorage"}
+elif DCI_FILES_STORAGE == "s3":
+    if not env_str("DCI_S3_BUCKET"):
+        raise ImproperlyConfigured("DCI_FILES_STORAGE=s3 needs DCI_S3_BUCKET.")
+    _DCI_FILES_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("DCI_S3_BUCKET"),
+            "endpoint_url": env_str("DCI_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("DCI_S3_REGION") or None,
+            "location": env_str("DCI_S3_PREFIX"),
+            # "path" for MinIO and other stores without virtual-host buckets.
+            "addressing_style": env_str("DCI_S3_ADDRESSING_STYLE") or None,
+            # Reads spool to disk past this size; django-storages' default (0) keeps a whole object in memory.
+            "max_memory_size": 1024 * 1024,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"DCI_FILES_STORAGE must be 'filesystem' or 's3', not {DCI_FILES_STORAGE!r}.")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "dcifiles": _DCI_FILES_BACKEND,
+}
+
 # How long verified Basic credentials are remembered, in seconds.
 DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
 # Brute force: failed logins allowed per name / per address within the window (seconds).
