@@ -8,7 +8,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dciserver.api.query import Embed, Filter
-from dciserver.api.serializers import ActiveField, DCIModelSerializer, ScopedRelatedField, active_filter_value
+from dciserver.api.serializers import (
+    ActiveField,
+    DCIModelSerializer,
+    ScopedRelatedField,
+    StorableJSONField,
+    active_filter_value,
+)
 from dciserver.api.viewsets import DCIViewSet, request_etag, update_with_etag
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
@@ -50,7 +56,7 @@ class UserSerializer(DCIModelSerializer):
 class RemoteCISerializer(DCIModelSerializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
     active = ActiveField()
-    data = serializers.JSONField(required=False)
+    data = StorableJSONField(required=False)
 
     class Meta:
         model = RemoteCI

@@ -19,6 +19,10 @@ REASONS = {
 }
 
 
+def has_nul(request):
+    return "\x00" in request.path or any("\x00" in k + v for k, v in request.GET.items())
+
+
 class APIErrorMiddleware:
     """Unknown routes, Django-level errors and crashes under ``/api/`` answer in the DCI error shape."""
 
@@ -26,6 +30,10 @@ class APIErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith("/api/") and has_nul(request):
+            # PostgreSQL cannot compare text with a NUL in it: refuse it here, once, rather
+            # than in every lookup by name, where clause and sub-route.
+            return json_error(400, "Request malformed: NUL character in the URL")
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")

@@ -33,6 +33,44 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+class StorableJSONField(serializers.JSONField):
+    """A JSON value for a ``jsonb`` column: refuses what PostgreSQL cannot store and absurd nesting.
+
+    PostgreSQL rejects NUL (``\\u0000``) and lone surrogates in ``jsonb``, and a value nested
+    thousands deep overflows the encoder on its way to the database: all three would be 500s.
+    """
+
+    MAX_DEPTH = 64
+    default_error_messages = {
+        "too_deep": f"Nested deeper than {MAX_DEPTH} levels.",
+        "unstorable": "Strings may not contain NUL characters or lone surrogates.",
+    }
+
+    def to_internal_value(self, data):
+        stack = [(data, 1)]  # no recursion: the check itself must not overflow
+        while stack:
+            value, depth = stack.pop()
+            if isinstance(value, (dict, list)):
+                if depth > self.MAX_DEPTH:
+                    self.fail("too_deep")
+                pairs = value.items() if isinstance(value, dict) else ((None, item) for item in value)
+                for key, item in pairs:
+                    stack.extend([(key, depth), (item, depth + 1)] if key is not None else [(item, depth + 1)])
+            elif isinstance(value, str) and not _storable(value):
+                self.fail("unstorable")
+        return super().to_internal_value(data)
+
+
+def _storable(text):
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ActiveField(serializers.BooleanField):
     """The 2016 boolean ``active``, stored as ``state`` (the two are one fact)."""
 

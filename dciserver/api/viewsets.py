@@ -173,7 +173,10 @@ class DCIViewSet(viewsets.GenericViewSet):
         embeds = query.parse_embed(params.get("embed"), self.embeds)
         queryset = queryset.filter(**filters)
         count = queryset.count()
-        page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
+        page = []
+        if offset < count:
+            # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
+            page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
         context = self.get_serializer_context()
         rows = self.get_serializer(page, many=True).data
         for instance, data in zip(page, rows, strict=True):

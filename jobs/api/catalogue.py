@@ -8,7 +8,13 @@ from rest_framework.response import Response
 
 from dciserver.api.exceptions import NotFound
 from dciserver.api.query import Embed, Filter
-from dciserver.api.serializers import ActiveField, DCIModelSerializer, ScopedRelatedField, active_filter_value
+from dciserver.api.serializers import (
+    ActiveField,
+    DCIModelSerializer,
+    ScopedRelatedField,
+    StorableJSONField,
+    active_filter_value,
+)
 from dciserver.api.viewsets import DCIViewSet
 from jobs.models import Component, JobDefinition, Topic, TopicSubscription
 from teams.api import COMMON_FILTERS, TeamSerializer, TeamViewSet
@@ -30,7 +36,7 @@ class TopicSerializer(DCIModelSerializer):
 
 class ComponentSerializer(DCIModelSerializer):
     topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all())
-    data = serializers.JSONField(required=False)
+    data = StorableJSONField(required=False)
 
     class Meta:
         model = Component
