@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from dciserver.api.audits import AuditLogViewSet
 from dciserver.api.routers import DCIRouter
 from dciserver.views import api_root, healthz
+from files.api import FileViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
 from jobs.api.jobs import JobStateViewSet, JobViewSet
 from teams.api import IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
@@ -18,6 +19,7 @@ router.register("components", ComponentViewSet, basename="component")
 router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
 router.register("jobs", JobViewSet, basename="job")
 router.register("jobstates", JobStateViewSet, basename="jobstate")
+router.register("files", FileViewSet, basename="file")
 router.register("audits", AuditLogViewSet, basename="audit")
 
 api_v1 = [

@@ -1,0 +1,262 @@
+"""The API of files: uploads in both DCI forms, reads, the bytes, and a job's JUnit results (SPEC §6–7)."""
+
+import io
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from dciserver.api.exceptions import DCIError, NotFound
+from dciserver.api.query import Embed, Filter
+from dciserver.api.schema import ERRORS
+from dciserver.api.serializers import DCIModelSerializer
+from dciserver.api.viewsets import DCIViewSet
+from files import services
+from files.models import File, JUnitResult
+from jobs.models import Job, JobState
+from teams.api import TeamSerializer
+
+DOWNLOAD_BLOCK_SIZE = 1024 * 1024
+
+
+class FileSerializer(DCIModelSerializer):
+    """A file as the API shows it. ``content`` is inlined for small text files (SPEC §6).
+
+    Only views that ask for it (``inline_content`` in the context: ``/files`` and
+    ``/jobs/<id>/files``) read the bytes; embedded in another resource a file's
+    ``content`` is null, so a list of jobs never reads storage.
+    """
+
+    job_id = serializers.UUIDField(read_only=True)
+    jobstate_id = serializers.UUIDField(read_only=True, allow_null=True)
+    team_id = serializers.UUIDField(read_only=True)
+    content = serializers.SerializerMethodField()
+
+    class Meta:
+        model = File
+        fields = (
+            "id",
+            "name",
+            "mime",
+            "md5",
+            "size",
+            "job_id",
+            "jobstate_id",
+            "team_id",
+            "created_at",
+            "state",
+            "content",
+        )
+        read_only_fields = fields
+
+    def get_content(self, file) -> str | None:
+        if not self.context.get("inline_content"):
+            return None
+        return services.file_inline_content(file)
+
+
+class FileMetadataSerializer(serializers.Serializer):
+    """What describes an upload: the ``DCI-*`` headers of a raw upload, or the keys of a JSON one."""
+
+    name = serializers.CharField(max_length=512)
+    mime = serializers.CharField(max_length=255, required=False, default="text/plain")
+    job_id = serializers.UUIDField(required=False, allow_null=True)
+    jobstate_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class FileJSONSerializer(FileMetadataSerializer):
+    # Whitespace is content: a log's trailing newline must survive.
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class LengthRequired(DCIError):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = "A raw upload needs a Content-Length header."
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _raw_upload(request):
+    """The metadata, body stream and announced length of a raw upload, whatever its Content-Type.
+
+    The body is read from the WSGI input by the upload service, never through DRF's
+    parsers (which would load it whole, and refuse what old clients label application/json).
+    """
+    headers = request.headers
+    metadata = _valid(
+        FileMetadataSerializer,
+        {
+            "name": headers["DCI-NAME"],
+            "mime": headers.get("DCI-MIME") or "text/plain",
+            "job_id": headers.get("DCI-JOB-ID") or None,
+            "jobstate_id": headers.get("DCI-JOBSTATE-ID") or None,
+        },
+    )
+    raw_length = request.META.get("CONTENT_LENGTH")
+    if not raw_length:
+        if headers.get("Transfer-Encoding"):
+            # WSGI hands over no chunked body: without this the upload would be silently empty.
+            raise LengthRequired()
+        raw_length = "0"
+    try:
+        length = int(raw_length)
+    except ValueError:
+        raise DCIError(f"Invalid Content-Length: {raw_length!r}") from None
+    # DRF's request.stream is the Django request itself, reading the WSGI input (None for an empty body).
+    stream = request.stream or io.BytesIO()
+    return metadata, stream, length, headers.get("DCI-MD5") or None
+
+
+def _scoped(queryset, user, pk, label):
+    row = queryset.for_user(user).filter(pk=pk).first()
+    if row is None:
+        raise NotFound(f"{label} {pk} not found")
+    return row
+
+
+def _parents(user, metadata, job):
+    """The job and jobstate an upload belongs to, among those ``user`` may see (another team's → 404)."""
+    jobstate = None
+    if metadata.get("jobstate_id"):
+        jobstate = _scoped(JobState.objects.select_related("job"), user, metadata["jobstate_id"], "jobstate")
+    if job is None and metadata.get("job_id"):
+        job = _scoped(Job.objects, user, metadata["job_id"], "job")
+    if job is None and jobstate is not None:
+        job = jobstate.job
+    if job is None:
+        raise DCIError(
+            "A file needs a job: give job_id or jobstate_id (DCI-JOB-ID or DCI-JOBSTATE-ID for a raw upload).",
+            {"errors": {"job_id": ["This field is required (or give jobstate_id)."]}},
+        )
+    return job, jobstate
+
+
+def file_upload(request, job=None):
+    """Create a file from a POST in either DCI form; ``job`` is given by ``/jobs/<id>/files``.
+
+    A ``DCI-NAME`` header means a raw upload: the body is the bytes, the metadata is in
+    headers. Otherwise the body is JSON ``{name, content, mime?, job_id?, jobstate_id?}``.
+    Being able to see the job is what allows writing to it: team members and super admins.
+    """
+    if "DCI-NAME" in request.headers:
+        metadata, stream, length, md5 = _raw_upload(request)
+    else:
+        metadata = _valid(FileJSONSerializer, request.data)
+        body = metadata["content"].encode()
+        stream, length, md5 = io.BytesIO(body), len(body), None
+    job, jobstate = _parents(request.user, metadata, job)
+    return services.file_create(
+        job=job,
+        jobstate=jobstate,
+        name=metadata["name"],
+        mime=metadata["mime"],
+        stream=stream,
+        length=length,
+        expected_md5=md5,
+    )
+
+
+FILE_UPLOAD_HEADERS = [
+    OpenApiParameter("DCI-NAME", str, OpenApiParameter.HEADER, description="Raw upload: the file's name."),
+    OpenApiParameter("DCI-MIME", str, OpenApiParameter.HEADER, description="Raw upload: the mime (text/plain)."),
+    OpenApiParameter("DCI-JOB-ID", str, OpenApiParameter.HEADER, description="Raw upload: the job."),
+    OpenApiParameter("DCI-JOBSTATE-ID", str, OpenApiParameter.HEADER, description="Raw upload: the jobstate."),
+    OpenApiParameter("DCI-MD5", str, OpenApiParameter.HEADER, description="Raw upload: the md5 to check."),
+]
+
+
+class FileViewSet(DCIViewSet):
+    """Files: immutable; members of the job's team upload them, team admins and super admins delete them."""
+
+    model = File
+    serializer_class = FileSerializer
+    singular, plural = "file", "files"
+    # Files are immutable: no PUT or PATCH.
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    sort_fields = ("created_at", "name", "size", "mime")
+    where_fields = {
+        "id": Filter("id"),
+        "name": Filter("name"),
+        "mime": Filter("mime"),
+        "md5": Filter("md5"),
+        "job_id": Filter("job"),
+        "jobstate_id": Filter("jobstate"),
+        "team_id": Filter("team"),
+        "state": Filter("state"),
+        "created_at": Filter("created_at"),
+    }
+    embeds = {
+        # Dotted paths: jobs.api.jobs imports this module.
+        "job": Embed("job", "jobs.api.jobs.JobSerializer"),
+        "jobstate": Embed("jobstate", "jobs.api.jobs.JobStateSerializer"),
+        "team": Embed("team", TeamSerializer),
+    }
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "inline_content": True}
+
+    @extend_schema(request=FileJSONSerializer, parameters=FILE_UPLOAD_HEADERS)
+    def create(self, request, *args, **kwargs):
+        return self.one_response(file_upload(request), status.HTTP_201_CREATED)
+
+    def check_destroy(self, user, instance):
+        if not user.is_admin_of(instance.team_id):
+            self.deny("Only the team's admins delete files.")
+
+    @extend_schema(responses={(200, "*/*"): OpenApiResponse(description="The file's bytes"), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def content(self, request, pk=None):
+        """``GET /files/<id>/content``: the bytes, streamed, as an attachment under the file's name."""
+        file = self.get_object()
+        try:
+            stored = services.file_open(file)
+        except FileNotFoundError:
+            raise NotFound(f"The content of file {file.id} is missing from storage.") from None
+        response = FileResponse(stored, content_type=file.mime, as_attachment=True, filename=file.name)
+        response.block_size = DOWNLOAD_BLOCK_SIZE
+        return response
+
+
+def job_files_create(view, request, job):
+    """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
+    file = file_upload(request, job=job)
+    context = {**view.get_serializer_context(), "inline_content": True}
+    return Response({"file": FileSerializer(file, context=context).data}, status=status.HTTP_201_CREATED)
+
+
+def _result_entry(result):
+    """One file's results in the seed's shape: counts and time as strings, ``success`` an integer."""
+    entry = {
+        "errors": str(result.errors),
+        "failures": str(result.failures),
+        "name": result.name,
+        "skips": str(result.skips),
+        "success": result.success,
+        "time": str(result.time),
+        "total": str(result.total),
+        "file_id": str(result.file_id),
+        "filename": result.file.name,
+    }
+    if result.error:
+        entry["error"] = result.error
+    return entry
+
+
+def job_results_response(job):
+    """``GET /jobs/<id>/results``: the JUnit results of the job's live files, keyed by file name.
+
+    Two reports uploaded under one name: the newer one is shown.
+    """
+    results = (
+        JUnitResult.objects.filter(job=job, file__archived_at__isnull=True)
+        .select_related("file")
+        .order_by("file__created_at", "file_id")
+    )
+    entries = {result.file.name: _result_entry(result) for result in results}
+    return Response({"_meta": {"count": len(entries)}, "results": entries})

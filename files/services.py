@@ -1,0 +1,188 @@
+"""Business rules of files: uploads, their JUnit results, reading them back, archiving.
+
+Plain functions named ``<entity>_<action>`` with keyword-only arguments, called by the
+API, the admin and the management commands alike.
+"""
+
+import contextlib
+import hashlib
+import logging
+from itertools import islice
+
+from django.conf import settings
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from dciserver.api.exceptions import BadRequest, PayloadTooLarge
+from files import junit
+from files.models import File, JUnitResult, TestCase
+from files.storage import files_storage
+from jobs.services import job_heartbeat
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1024 * 1024
+JUNIT_MIME = "application/junit"
+TESTCASE_BATCH = 2000
+
+
+def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=None, expected_md5=None):
+    """Store an upload and return its ``File`` row.
+
+    ``stream`` is read in chunks (the WSGI input for a raw upload), so a body is never
+    held whole in memory. ``length`` is what the client announced (``Content-Length``):
+    fewer bytes means the upload broke off. The bytes are spooled to a temporary file
+    while their size and md5 are computed, so a refused upload (too large, md5
+    mismatch, broken off) never reaches storage. Then the bytes are stored under the
+    file's id, and the row, the JUnit results and the job's heartbeat are written in
+    one transaction; if that fails, the stored bytes are deleted. The caller has
+    checked that its user may see ``job`` and ``jobstate``.
+    """
+    if jobstate is not None and jobstate.job_id != job.id:
+        raise BadRequest(
+            "The jobstate belongs to another job.", {"errors": {"jobstate_id": ["Not a jobstate of this job."]}}
+        )
+    if length is not None and length > settings.DCI_MAX_UPLOAD_SIZE:
+        raise _too_large()
+    file = File(job=job, jobstate=jobstate, team_id=job.team_id, name=name, mime=mime)
+    with _spooled(stream, file, length) as upload:
+        if expected_md5 and expected_md5.strip().lower() != file.md5:
+            raise BadRequest(
+                f"md5 mismatch: the upload's md5 is {file.md5}, DCI-MD5 says {expected_md5.strip()}",
+                {"errors": {"md5": ["Does not match the uploaded bytes."]}},
+            )
+        storage = files_storage()
+        storage.save(file.storage_name, upload)
+        try:
+            with transaction.atomic():
+                file.save(force_insert=True)
+                if mime == JUNIT_MIME or name.lower().endswith(".xml"):
+                    upload.seek(0)
+                    _junit_store(file, upload)
+                # Last: the job's row stays locked for as short a time as possible.
+                job_heartbeat(job_id=job.id)
+        except BaseException:
+            # BaseException: a worker stopped mid-write (SystemExit) must not leave bytes without a row.
+            _delete_quietly(storage, file.storage_name)
+            raise
+    return file
+
+
+def _too_large():
+    limit = settings.DCI_MAX_UPLOAD_SIZE
+    return PayloadTooLarge(f"Request entity too large: files are limited to {limit} bytes", {"max_size": limit})
+
+
+@contextlib.contextmanager
+def _spooled(stream, file, length):
+    """Copy ``stream`` to a temporary file in chunks, setting ``file.size`` and ``file.md5``.
+
+    The temporary file is removed on exit (unless the filesystem storage moved it into place).
+    """
+    upload = TemporaryUploadedFile(str(file.id), file.mime, 0, None)
+    try:
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        while True:
+            try:
+                chunk = stream.read(CHUNK_SIZE)
+            except OSError as exc:
+                # The client went away mid-body (Django's UnreadablePostError, gunicorn's NoMoreData).
+                raise _broken_off(size) from exc
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > settings.DCI_MAX_UPLOAD_SIZE:
+                raise _too_large()
+            digest.update(chunk)
+            upload.write(chunk)
+        if length is not None and size != length:
+            raise _broken_off(size, length)
+        upload.flush()
+        upload.size = file.size = size
+        file.md5 = digest.hexdigest()
+        yield upload
+    finally:
+        upload.close()
+
+
+def _broken_off(received, expected=None):
+    of = "" if expected is None else f" of {expected}"
+    return BadRequest(f"The upload broke off after {received}{of} bytes; nothing was kept.")
+
+
+def _delete_quietly(storage, name):
+    try:
+        storage.delete(name)
+    except Exception:
+        logger.exception("could not delete the stored bytes %s of a failed upload", name)
+
+
+def _batches(iterable, size):
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _junit_store(file, fileobj):
+    """Parse a JUnit report once, at upload, and keep its summary and every test case.
+
+    A ``.xml`` file is a report only if its root is a test suite; otherwise (or when it
+    breaks before its root) it is just a file, with no result. A report that does not
+    parse, or is hostile, is still kept; its result carries why.
+    """
+    report = junit.JUnitReport(fileobj)
+    try:
+        # A savepoint: a report that breaks midway leaves none of its test cases behind.
+        with transaction.atomic():
+            result = JUnitResult.objects.create(file=file, job_id=file.job_id)
+            for batch in _batches(report.testcases(), TESTCASE_BATCH):
+                TestCase.objects.bulk_create(
+                    TestCase(
+                        result_file=result,
+                        classname=case.classname,
+                        name=case.name,
+                        time=case.time,
+                        result=case.result,
+                        message=case.message,
+                    )
+                    for case in batch
+                )
+            summary = report.summary
+            result.name = summary.name[: JUnitResult._meta.get_field("name").max_length]
+            result.total, result.failures, result.errors = summary.total, summary.failures, summary.errors
+            result.skips, result.time = summary.skips, summary.time
+            result.save(update_fields=["name", "total", "failures", "errors", "skips", "time"])
+    except junit.JUnitError as exc:
+        if file.mime == JUNIT_MIME or report.is_junit:
+            logger.info("JUnit file %s (%s) did not parse: %s", file.id, file.name, exc)
+            JUnitResult.objects.create(file=file, job_id=file.job_id, error=str(exc))
+
+
+def file_inline_content(file):
+    """The text shown inline in a file's representation, or None (SPEC §6).
+
+    Only ``text/*`` files up to ``DCI_INLINE_CONTENT_MAX`` bytes are read, judged by
+    the size column, so a large file costs no storage read at all; a page of small
+    text files costs one (bounded) read per file.
+    """
+    if not file.mime.startswith("text/") or file.size > settings.DCI_INLINE_CONTENT_MAX:
+        return None
+    try:
+        with files_storage().open(file.storage_name, "rb") as stored:
+            data = stored.read(settings.DCI_INLINE_CONTENT_MAX)
+    except FileNotFoundError:
+        logger.error("file %s has no stored bytes at %s", file.id, file.storage_name)
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def file_open(file):
+    """The stored bytes of ``file``, opened for reading; ``FileNotFoundError`` when they are gone."""
+    return files_storage().open(file.storage_name, "rb")
+
+
+def files_archive_for_job(job):
+    """Archive a job's files with the job (DELETE /jobs/<id>); returns how many were archived."""
+    return File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=timezone.now())
