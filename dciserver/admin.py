@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth.models import Group
 
 from dciserver.models import AuditLog
+
+# DCI users have roles and teams, not Django groups (teams.User has no groups relation):
+# the stock Group page would only invite setting up permissions that nothing reads.
+admin.site.unregister(Group)
 
 
 @admin.register(AuditLog)
