@@ -70,3 +70,16 @@ def test_of_twenty_deletes_with_the_same_etag_exactly_one_archives(remoteci, sup
     statuses = [getattr(r, "status_code", repr(r)) for r in responses]
     assert statuses.count(204) == 1, statuses
     assert set(statuses) <= {204, 404, 412}, statuses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_ten_concurrent_creations_of_one_name_one_wins_and_the_rest_conflict(super_admin):
+    def create():
+        return client_for(super_admin).post("/api/v1/teams", {"name": "contested"}, format="json")
+
+    responses = race([create for _ in range(10)])
+
+    statuses = sorted(getattr(r, "status_code", repr(r)) for r in responses)
+    assert statuses == [201] + [422] * 9
+    conflict = next(r for r in responses if r.status_code == 422)
+    assert conflict.json()["payload"] == {"error": {"name": "already_exists"}}

@@ -513,3 +513,66 @@ def test_a_list_with_every_embed_costs_the_same_queries_for_10_and_100_rows(admi
         counts[limit] = len(queries)
 
     assert counts[10] == counts[100], counts
+
+
+def test_a_prefix_match_treats_like_wildcards_literally(admin_client, world):
+    from teams.models import Team
+
+    literal, _, _ = Team.objects.create(name="a_%1"), Team.objects.create(name="ab%1"), Team.objects.create(name="a_x")
+
+    response = admin_client.get("/api/v1/teams", {"where": "name:a_%*"})
+
+    assert [t["id"] for t in response.json()["teams"]] == [str(literal.pk)]
+
+
+@each(MUTABLE)
+def test_read_only_fields_in_a_put_body_are_ignored(admin_client, resource, row):
+    before = fresh(row)
+    body = {**resource.update_body, "id": "00000000-0000-0000-0000-000000000001", "etag": "forged"}
+    body["created_at"] = "2001-01-01T00:00:00"
+
+    response = admin_client.put(resource.url_of(row), body, format="json", HTTP_IF_MATCH=before.etag)
+
+    assert response.status_code == 204, response.content
+    after = fresh(row)
+    assert (after.created_at, after.etag) == (before.created_at, response["ETag"])
+    assert after.etag != "forged"
+
+
+# Sub-routes speak the list language of the resource they list ----------------------------------
+
+SUB_ROUTES = [
+    ("/teams/{team}/users", "users", "teams.User", {"team": "team"}),
+    ("/teams/{team}/remotecis", "remotecis", "teams.RemoteCI", {"team": "team"}),
+    ("/topics/{topic}/components", "components", "jobs.Component", {"topic": "topic"}),
+    ("/topics/{topic}/jobdefinitions", "jobdefinitions", "jobs.JobDefinition", {"topic": "topic"}),
+    ("/jobs/{job}/jobstates", "jobstates", "jobs.JobState", {"job": "job"}),
+]
+
+
+@pytest.mark.parametrize("path,plural,model_label,parents", SUB_ROUTES, ids=[s[0] for s in SUB_ROUTES])
+def test_a_sub_route_lists_its_children_with_limit_sort_where_and_embed(
+    admin_client, world, path, plural, model_label, parents
+):
+    from django.apps import apps
+
+    from dciserver.tests.resources import RESOURCES
+
+    resource = next(r for r in RESOURCES if r.plural == plural)
+    labelled(resource, world, "sub-1", "sub-2", "sub-3")
+    model = apps.get_model(model_label)
+    children = model.objects.live().filter(**{k: getattr(world, v) for k, v in parents.items()})
+    url = "/api/v1" + path.format(**{k: getattr(world, k).pk for k in ("team", "topic", "job")})
+    ascending = [str(pk) for pk in children.order_by("created_at", "id").values_list("pk", flat=True)]
+
+    page = admin_client.get(url, {"limit": 2, "sort": "created_at"})
+    filtered = admin_client.get(url, {"where": f"{resource.label_field}:sub-*", "sort": "-created_at"})
+
+    assert page.status_code == 200, page.content
+    assert page.json()["_meta"]["count"] == len(ascending) >= 3
+    assert [r["id"] for r in page.json()[plural]] == ascending[:2]
+    assert [r[resource.label_field] for r in filtered.json()[plural]] == ["sub-3", "sub-2", "sub-1"]
+    assert admin_client.get(url, {"sort": "bogus"}).status_code == 400
+    if resource.embeds:
+        embed = resource.embeds[0]
+        assert all(embed in r for r in admin_client.get(url, {"embed": embed}).json()[plural])
