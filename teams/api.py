@@ -158,9 +158,11 @@ class UserViewSet(DCIViewSet):
     @action(detail=False, methods=["get", "put"])
     def me(self, request):
         """``GET /users/me`` and ``PUT /users/me`` (a user changes their own password)."""
-        me = self.get_queryset().get(pk=request.user.pk)
         if request.method == "GET":
-            return self.one_response(me)
+            # The caller's own row, served like GET /users/<id>: embeds and If-None-Match included.
+            self.kwargs[self.lookup_field] = str(request.user.pk)
+            return self.retrieve(request)
+        me = self.get_queryset().get(pk=request.user.pk)
         etag = request_etag(request)
         serializer = self.get_serializer(me, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

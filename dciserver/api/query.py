@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils.module_loading import import_string
 
 from dciserver.api.exceptions import BadRequest
@@ -99,8 +99,12 @@ def where_clauses(params, where_fields):
 
 
 def parse_where(raw, model, where_fields):
-    """``where=status:success,remoteci_id:<id>`` → a dict of ORM lookups (an AND of equalities)."""
-    filters = {}
+    """``where=status:success,remoteci_id:<id>`` → a ``Q``: the AND of the equalities.
+
+    A ``Q`` rather than keyword lookups, so that a key given twice (``where=name:a,name:b``,
+    or ``where`` plus a plain parameter) ANDs both values instead of keeping the last one.
+    """
+    filters = Q()
     for clause in [c for c in (raw or "").split(",") if c.strip()]:
         if ":" not in clause:
             raise BadRequest(
@@ -115,17 +119,17 @@ def parse_where(raw, model, where_fields):
             )
         spec = where_fields[key]
         if value == "":
-            filters[f"{spec.lookup}__isnull"] = True
+            filters &= Q(**{f"{spec.lookup}__isnull": True})
             continue
         if spec.convert is not None:
             value = spec.convert(value)
         model_field = model._meta.get_field(spec.lookup.split("__")[0])
         target = model_field.target_field if model_field.is_relation else model_field
         if value.endswith("*") and target.get_internal_type() in ("CharField", "TextField"):
-            filters[f"{spec.lookup}__startswith"] = value[:-1]
+            filters &= Q(**{f"{spec.lookup}__startswith": value[:-1]})
             continue
         try:
-            filters[spec.lookup] = target.to_python(value)
+            filters &= Q(**{spec.lookup: target.to_python(value)})
         except DjangoValidationError as exc:
             raise BadRequest(
                 f"Invalid where value for {key!r}: {value!r}", {"errors": {"where": [f"{key}: {exc.messages[0]}"]}}

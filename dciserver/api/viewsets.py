@@ -171,7 +171,7 @@ class DCIViewSet(viewsets.GenericViewSet):
             query.where_clauses(params, self.get_where_fields()), self.model, self.get_where_fields()
         )
         embeds = query.parse_embed(params.get("embed"), self.embeds)
-        queryset = queryset.filter(**filters)
+        queryset = queryset.filter(filters)
         count = queryset.count()
         page = []
         if offset < count:

@@ -499,16 +499,22 @@ def test_an_unknown_embed_answers_400_with_the_valid_ones(admin_client, resource
             assert sorted(body["payload"]["valid_embeds"]) == sorted(resource.embeds)
 
 
-@each(RESOURCES)
-def test_a_list_with_every_embed_costs_the_same_queries_for_10_and_100_rows(admin_client, resource, world):
+@pytest.mark.parametrize(
+    "resource,role",
+    [pytest.param(r, "admin_client", id=f"{r}-super-admin") for r in RESOURCES]
+    # A team member sees one team only: a page of 100 teams cannot be theirs.
+    + [pytest.param(r, "user_client", id=f"{r}-member") for r in RESOURCES if r.plural != "teams"],
+)
+def test_a_list_with_every_embed_costs_the_same_queries_for_10_and_100_rows(request, resource, world, role):
+    client = request.getfixturevalue(role)
     labelled(resource, world, *(f"page-{i:03d}" for i in range(100)))
     params = {"embed": ",".join(resource.embeds)} if resource.embeds else {}
-    admin_client.get(resource.url, {**params, "limit": 1})  # authenticate once: the cache is warm after
+    client.get(resource.url, {**params, "limit": 1})  # authenticate once: the cache is warm after
 
     counts = {}
     for limit in (10, 100):
         with CaptureQueriesContext(connection) as queries:
-            response = admin_client.get(resource.url, {**params, "limit": limit})
+            response = client.get(resource.url, {**params, "limit": limit})
         assert len(ids(response, resource)) == limit
         counts[limit] = len(queries)
 
@@ -576,3 +582,19 @@ def test_a_sub_route_lists_its_children_with_limit_sort_where_and_embed(
     if resource.embeds:
         embed = resource.embeds[0]
         assert all(embed in r for r in admin_client.get(url, {"embed": embed}).json()[plural])
+
+
+def test_a_where_key_given_twice_ands_both_values(admin_client, team, other_team):
+    assert admin_client.get("/api/v1/teams", {"where": "name:lab,name:rival-lab"}).json()["_meta"]["count"] == 0
+    assert admin_client.get("/api/v1/teams?name=lab&where=name:rival-lab").json()["_meta"]["count"] == 0
+    assert [t["name"] for t in admin_client.get("/api/v1/teams?name=lab&where=name:l*").json()["teams"]] == ["lab"]
+
+
+def test_users_me_is_served_like_one_user_with_embeds_and_etags(user_client, user, team):
+    response = user_client.get("/api/v1/users/me", {"embed": "team"})
+
+    assert response.status_code == 200
+    body = response.json()["user"]
+    assert (body["id"], body["team"]["id"]) == (str(user.pk), str(team.pk))
+    assert user_client.get("/api/v1/users/me", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert user_client.get("/api/v1/users/me", {"embed": "bogus"}).status_code == 400
