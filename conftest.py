@@ -11,6 +11,14 @@ PASSWORD = "s3cret-password"
 
 
 @pytest.fixture(autouse=True)
+def _files_in_tmp(settings, tmp_path):
+    """Uploaded bytes go to the test's temporary directory, never into the checkout's var/."""
+    settings.DCI_FILES_ROOT = tmp_path / "files"
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "spool"
+    settings.FILE_UPLOAD_TEMP_DIR.mkdir()
+
+
+@pytest.fixture(autouse=True)
 def _fast_hasher_and_fresh_cache(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
@@ -167,6 +175,16 @@ def jobstate(job):
     from jobs.models import JobState
 
     return JobState.objects.create(job=job, team=job.team, status="running", comment="booting")
+
+
+@pytest.fixture
+def file(job):
+    """A small text log of the lab's job, stored like an upload."""
+    import io
+
+    from files.services import file_create
+
+    return file_create(job=job, name="console.log", stream=io.BytesIO(b"booting\n"))
 
 
 @pytest.fixture

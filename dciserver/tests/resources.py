@@ -105,6 +105,14 @@ def _jobstate(world, label):
     return JobState.objects.create(job=world.job, team=world.team, status="running", comment=label)
 
 
+def _file(world, label):
+    import io
+
+    from files.services import file_create
+
+    return file_create(job=world.job, name=label, stream=io.BytesIO(b"log line\n"))
+
+
 RESOURCES = [
     Resource(
         "teams",
@@ -202,6 +210,18 @@ RESOURCES = [
         update_body={},
         label_field="comment",
         embeds=("job", "team"),
+        by_name=False,
+        mutable=False,
+    ),
+    Resource(
+        "files",
+        "file",
+        "files.File",
+        fixture="file",
+        make=_file,
+        create_body=lambda w: {"name": "created.log", "content": "hello\n", "job_id": str(w.job.id)},
+        update_body={},
+        embeds=("job", "jobstate", "team"),
         by_name=False,
         mutable=False,
     ),

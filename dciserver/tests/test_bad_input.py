@@ -103,6 +103,10 @@ WRONG_FIELDS = [
     ("jobs", "status", "exploded"),
     ("jobstates", "status", "exploded"),
     ("jobstates", "job_id", NIL),
+    ("files", "name", None),
+    ("files", "name", "n" * 513),
+    ("files", "content", ["x"]),
+    ("files", "mime", {"a": 1}),
 ]
 BY_PLURAL = {r.plural: r for r in RESOURCES}
 
@@ -229,6 +233,10 @@ def test_a_bad_or_unknown_id_in_the_url_answers_404(admin_client, resource, bad,
         "/topics/{bad}/components",
         "/topics/{bad}/jobdefinitions",
         "/jobs/{bad}/jobstates",
+        "/jobs/{bad}/components",
+        "/jobs/{bad}/files",
+        "/jobs/{bad}/results",
+        "/files/{bad}/content",
     ],
 )
 @pytest.mark.parametrize("bad", BAD_IDS)
