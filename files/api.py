@@ -3,6 +3,7 @@
 import io
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -10,7 +11,7 @@ from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
 from dciserver.api.query import Embed, Filter
-from dciserver.api.schema import ERRORS
+from dciserver.api.schema import ERRORS, ErrorSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer
 from dciserver.api.viewsets import DCIViewSet
 from files import services
@@ -82,6 +83,10 @@ def _valid(serializer_class, data):
     return serializer.validated_data
 
 
+# Metadata of a raw upload: field → header.
+UPLOAD_HEADERS = {"name": "DCI-NAME", "mime": "DCI-MIME", "job_id": "DCI-JOB-ID", "jobstate_id": "DCI-JOBSTATE-ID"}
+
+
 def _raw_upload(request):
     """The metadata, body stream and announced length of a raw upload, whatever its Content-Type.
 
@@ -89,15 +94,9 @@ def _raw_upload(request):
     parsers (which would load it whole, and refuse what old clients label application/json).
     """
     headers = request.headers
-    metadata = _valid(
-        FileMetadataSerializer,
-        {
-            "name": headers["DCI-NAME"],
-            "mime": headers.get("DCI-MIME") or "text/plain",
-            "job_id": headers.get("DCI-JOB-ID") or None,
-            "jobstate_id": headers.get("DCI-JOBSTATE-ID") or None,
-        },
-    )
+    # An empty header counts as none (a client may send one for an unset value).
+    given = {field: headers[header] for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
+    metadata = _valid(FileMetadataSerializer, given)
     raw_length = request.META.get("CONTENT_LENGTH")
     if not raw_length:
         if headers.get("Transfer-Encoding"):
@@ -171,6 +170,12 @@ FILE_UPLOAD_HEADERS = [
 ]
 
 
+UPLOAD_ERRORS = {
+    411: OpenApiResponse(ErrorSerializer, description="A raw upload without Content-Length"),
+    413: OpenApiResponse(ErrorSerializer, description="Over DCI_MAX_UPLOAD_SIZE"),
+}
+
+
 class FileViewSet(DCIViewSet):
     """Files: immutable; members of the job's team upload them, team admins and super admins delete them."""
 
@@ -201,8 +206,13 @@ class FileViewSet(DCIViewSet):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "inline_content": True}
 
-    @extend_schema(request=FileJSONSerializer, parameters=FILE_UPLOAD_HEADERS)
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY, "application/json": FileJSONSerializer},
+        parameters=FILE_UPLOAD_HEADERS,
+        responses={201: one_envelope(FileSerializer, "file"), **ERRORS, **UPLOAD_ERRORS},
+    )
     def create(self, request, *args, **kwargs):
+        """Upload a file: the raw bytes with ``DCI-*`` headers, or a JSON body when there is no ``DCI-NAME``."""
         return self.one_response(file_upload(request), status.HTTP_201_CREATED)
 
     def check_destroy(self, user, instance):

@@ -36,8 +36,9 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
     while their size and md5 are computed, so a refused upload (too large, md5
     mismatch, broken off) never reaches storage. Then the bytes are stored under the
     file's id, and the row, the JUnit results and the job's heartbeat are written in
-    one transaction; if that fails, the stored bytes are deleted. The caller has
-    checked that its user may see ``job`` and ``jobstate``.
+    one transaction; if that fails, the stored bytes are deleted. (Called inside an
+    outer transaction that later rolls back, the bytes would stay behind: don't.)
+    The caller has checked that its user may see ``job`` and ``jobstate``.
     """
     if jobstate is not None and jobstate.job_id != job.id:
         raise BadRequest(
@@ -53,8 +54,8 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
                 {"errors": {"md5": ["Does not match the uploaded bytes."]}},
             )
         storage = files_storage()
-        storage.save(file.storage_name, upload)
         try:
+            storage.save(file.storage_name, upload)
             with transaction.atomic():
                 file.save(force_insert=True)
                 if mime == JUNIT_MIME or name.lower().endswith(".xml"):

@@ -5,10 +5,13 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def files_root(settings, tmp_path):
-    """The filesystem storage's root, and where uploads are spooled, both under ``tmp_path``."""
+    """The filesystem storage's root, and where uploads are spooled, both under ``tmp_path``.
+
+    (The project's conftest may do the same for every test: hence ``exist_ok``.)
+    """
     settings.DCI_FILES_ROOT = tmp_path / "files"
     settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "spool"
-    settings.FILE_UPLOAD_TEMP_DIR.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
     return settings.DCI_FILES_ROOT
 
 

@@ -320,3 +320,10 @@ def test_a_name_postgresql_cannot_store_is_refused(user_client, job):
 
     assert response.status_code == 400
     assert "name" in response.json()["payload"]["errors"]
+
+
+def test_an_empty_metadata_header_counts_as_none(user_client, job):
+    response = raw_upload(user_client, b"x", job_id=job.id, jobstate_id="", mime="")
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["file"]["jobstate_id"], response.json()["file"]["mime"]) == (None, "text/plain")
