@@ -20,7 +20,12 @@ REASONS = {
 
 
 def has_nul(request):
-    return "\x00" in request.path or any("\x00" in k + v for k, v in request.GET.items())
+    """A NUL in the path, the query string or a header (an etag, a DCI-NAME): never a valid DCI value."""
+    return (
+        "\x00" in request.path
+        or any("\x00" in k + v for k, v in request.GET.items())
+        or any("\x00" in v for v in request.headers.values())
+    )
 
 
 class APIErrorMiddleware:
@@ -32,8 +37,8 @@ class APIErrorMiddleware:
     def __call__(self, request):
         if request.path.startswith("/api/") and has_nul(request):
             # PostgreSQL cannot compare text with a NUL in it: refuse it here, once, rather
-            # than in every lookup by name, where clause and sub-route.
-            return json_error(400, "Request malformed: NUL character in the URL")
+            # than in every lookup by name, where clause, etag check and sub-route.
+            return json_error(400, "Request malformed: NUL character in the URL or a header")
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")

@@ -354,6 +354,17 @@ def test_odd_basic_credentials_answer_401(client, user, credentials):
     assert_dci_error(response, 401)
 
 
+@pytest.mark.parametrize("header", ["HTTP_IF_MATCH", "HTTP_ETAG", "HTTP_IF_NONE_MATCH", "HTTP_DCI_NAME"])
+def test_a_nul_in_a_header_answers_400(admin_client, team, header):
+    team.refresh_from_db()
+
+    response = admin_client.put(f"{API}/teams/{team.pk}", {"name": "x"}, format="json", **{header: "a\x00b"})
+
+    assert_dci_error(response, 400)
+    team.refresh_from_db()
+    assert team.name == "lab"
+
+
 def test_the_error_body_is_json_even_when_the_client_asks_for_html(admin_client):
     response = admin_client.get(f"{API}/teams/{NIL}", HTTP_ACCEPT="text/html")
 

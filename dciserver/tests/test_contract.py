@@ -5,6 +5,8 @@ shared mechanism (envelopes, ETags, archiving, the list language), not who may d
 (that is ``test_permissions.py``).
 """
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -63,6 +65,9 @@ def test_it_gets_a_row_with_its_etag(admin_client, resource, row):
     assert list(body) == [resource.singular]
     assert body[resource.singular]["id"] == str(row.pk)
     assert body[resource.singular]["state"] == "active"
+    # ISO-8601 UTC as the 2016 server wrote it: 2016-02-25T13:32:41.706080
+    for key in ("created_at", "updated_at") if resource.mutable else ("created_at",):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", body[resource.singular][key]), key
     if resource.mutable:
         assert response["ETag"] == body[resource.singular]["etag"] == fresh(row).etag
 
