@@ -14,6 +14,10 @@ class FileAdmin(ArchiveAdmin):
     list_select_related = ("team",)
     show_full_result_count = False
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a row here would orphan its stored bytes: archive it, and `purge` removes both.
+        return False
+
 
 @admin.register(JUnitResult)
 class JUnitResultAdmin(admin.ModelAdmin):

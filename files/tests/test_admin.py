@@ -1,0 +1,25 @@
+"""The files admin: rows are archived, never deleted (their bytes would be orphaned)."""
+
+import io
+
+import pytest
+from django.test import Client
+
+from files import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_archives_files_and_never_deletes_them(super_admin, job):
+    file = services.file_create(job=job, name="log.txt", stream=io.BytesIO(b"x"))
+    client = Client()
+    client.force_login(super_admin)
+
+    delete_page = client.get(f"/admin/files/file/{file.id}/delete/")
+    archived = client.post("/admin/files/file/", {"action": "archive", "_selected_action": [str(file.id)]})
+
+    assert delete_page.status_code == 403
+    assert archived.status_code == 302
+    file.refresh_from_db()
+    assert file.is_archived
+    assert services.files_storage().exists(file.storage_name)
