@@ -1,10 +1,32 @@
-"""Load a small demo data set. Idempotent: running it twice changes nothing."""
+"""Load a realistic demo data set. Idempotent: a second run adds nothing it already has."""
+
+import random
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from tqdm import tqdm
 
-from jobs.models import Component, JobDefinition, Topic, TopicSubscription
+from jobs import services
+from jobs.models import Component, Job, JobDefinition, Status, Topic, TopicSubscription
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
+
+TEAMS = {
+    "demo": ["demo-remoteci", "demo-lab-2"],
+    "telco-partner": ["openstack-lab", "edge-lab"],
+    "storage-partner": ["ceph-rack"],
+}
+TOPICS = {
+    "RHEL-9": ["compose", "ansible-playbooks"],
+    "OCP-4.16": ["ocp", "operators"],
+}
+VERSIONS = 4
+JOB_FLOWS = [
+    ["pre-run", "running", "post-run", "success"],
+    ["pre-run", "running", "failure"],
+    ["pre-run", "deployment-failure"],
+    ["pre-run", "running", "post-run", "success"],
+    ["pre-run", "running"],
+]
 
 
 def ensure_user(name, password, team, role):
@@ -14,30 +36,121 @@ def ensure_user(name, password, team, role):
     return user
 
 
-class Command(BaseCommand):
-    help = "Load demo data: super admin admin/admin, a demo team with an admin and a user, a remoteci, a topic."
+def junit_report(seed, cases=12):
+    """A pytest-style JUnit report with a few failures and skips."""
+    rnd = random.Random(seed)
+    rows, failures, skips = [], 0, 0
+    for i in range(cases):
+        roll = rnd.random()
+        body = ""
+        if roll < 0.1:
+            failures += 1
+            body = '<failure message="assert 1 == 2">AssertionError</failure>'
+        elif roll < 0.2:
+            skips += 1
+            body = '<skipped message="not on this hardware"/>'
+        rows.append(
+            f'<testcase classname="tests.test_install" name="test_{i}" time="{rnd.random():.3f}">{body}</testcase>'
+        )
+    return (
+        f'<?xml version="1.0"?><testsuite name="pytest" tests="{cases}" failures="{failures}" errors="0" '
+        f'skipped="{skips}" time="{cases * 0.5:.3f}">{"".join(rows)}</testsuite>'
+    ).encode()
 
-    @transaction.atomic
-    def handle(self, *args, **options):
-        admin_team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
-        ensure_user("admin", "admin", admin_team, User.Role.ADMIN)
-        demo, _ = Team.objects.live().get_or_create(name="demo")
-        ensure_user("demo-admin", "demo-admin", demo, User.Role.ADMIN)
-        ensure_user("demo-user", "demo-user", demo, User.Role.USER)
-        RemoteCI.objects.live().get_or_create(name="demo-remoteci", team=demo, defaults={"data": {"site": "demo"}})
-        topic, _ = Topic.objects.live().get_or_create(
-            name="RHEL-9", defaults={"component_types": ["compose", "ansible-playbooks"]}
-        )
-        TopicSubscription.objects.get_or_create(topic=topic, team=demo)
-        for name, ctype in (("RHEL-9.4-20260101.0", "compose"), ("dci-ansible-1.0.0", "ansible-playbooks")):
-            Component.objects.live().get_or_create(name=name, topic=topic, defaults={"type": ctype})
-        JobDefinition.objects.live().get_or_create(
-            name="rhel-9-install",
-            topic=topic,
-            defaults={"component_types": ["compose", "ansible-playbooks"], "priority": 10},
-        )
+
+class Command(BaseCommand):
+    help = "Load demo data: admin/admin, teams with admins, users and remotecis, topics, components, jobs with results."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--jobs", type=int, default=30, help="how many demo jobs to have (default 30)")
+
+    def handle(self, *args, jobs, **options):
+        with transaction.atomic():
+            remotecis, topics = self.catalogue()
+        self.jobs(jobs, remotecis, topics, show_progress=options["verbosity"] >= 1)
         self.stdout.write(
             self.style.SUCCESS(
-                "Demo data ready: admin/admin (super admin), demo-admin/demo-admin, demo-user/demo-user."
+                "Demo data ready: admin/admin (super admin), demo-admin/demo-admin, demo-user/demo-user "
+                f"({Job.objects.live().count()} jobs)."
             )
         )
+
+    def catalogue(self):
+        admin_team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
+        ensure_user("admin", "admin", admin_team, User.Role.ADMIN)
+        topics = []
+        for name, types in TOPICS.items():
+            topic, _ = Topic.objects.live().get_or_create(name=name, defaults={"component_types": types})
+            topics.append(topic)
+            for version in range(1, VERSIONS + 1):
+                for ctype in types:
+                    Component.objects.live().get_or_create(
+                        name=f"{ctype}-{name.lower()}-1.{version}",
+                        topic=topic,
+                        defaults={"type": ctype, "url": f"https://example.com/{ctype}/1.{version}"},
+                    )
+            for priority, suffix in enumerate(("install", "upgrade")):
+                JobDefinition.objects.live().get_or_create(
+                    name=f"{name.lower()}-{suffix}",
+                    topic=topic,
+                    defaults={"component_types": types, "priority": priority * 10},
+                )
+        remotecis = []
+        for team_name, remoteci_names in TEAMS.items():
+            team, _ = Team.objects.live().get_or_create(name=team_name)
+            prefix = "demo" if team_name == "demo" else team_name
+            ensure_user(f"{prefix}-admin", f"{prefix}-admin", team, User.Role.ADMIN)
+            ensure_user(f"{prefix}-user", f"{prefix}-user", team, User.Role.USER)
+            for topic in topics:
+                TopicSubscription.objects.get_or_create(topic=topic, team=team)
+            for name in remoteci_names:
+                remoteci, _ = RemoteCI.objects.live().get_or_create(
+                    name=name, team=team, defaults={"data": {"site": team_name, "arch": "x86_64"}}
+                )
+                remotecis.append(remoteci)
+        return remotecis, topics
+
+    def jobs(self, wanted, remotecis, topics, show_progress):
+        have = Job.objects.live().filter(comment__startswith="demo job #").count()
+        missing = max(wanted - have, 0)
+        rnd = random.Random(have)
+        for index in tqdm(range(have, have + missing), desc="demo jobs", unit="job", disable=not show_progress):
+            remoteci = remotecis[index % len(remotecis)]
+            topic = topics[index % len(topics)]
+            with transaction.atomic():
+                job = self.job(index, remoteci, topic, rnd)
+                self.attach_results(index, job)
+
+    def job(self, index, remoteci, topic, rnd):
+        jobdefinition = JobDefinition.objects.live().filter(topic=topic).order_by("priority")[index % 2]
+        version = 1 + rnd.randrange(VERSIONS)
+        components = [
+            Component.objects.live().get(topic=topic, name=f"{ctype}-{topic.name.lower()}-1.{version}")
+            for ctype in jobdefinition.component_types
+        ]
+        job = services.job_create(
+            remoteci=remoteci,
+            jobdefinition=jobdefinition,
+            components=components,
+            comment=f"demo job #{index}",
+            user_agent="dciserver-demo",
+        )
+        for status in JOB_FLOWS[index % len(JOB_FLOWS)]:
+            services.jobstate_create(job=job, status=status, comment=f"{status} on {remoteci.name}")
+        job.refresh_from_db()
+        return job
+
+    def attach_results(self, index, job):
+        """Logs and a JUnit report, through the same upload service as the API."""
+        import io
+
+        from files.services import file_create
+
+        jobstate = job.jobstates.order_by("-created_at").first()
+        log = f"demo job #{index}\n" + "".join(f"step {i}: ok\n" for i in range(50))
+        file_create(job=job, jobstate=jobstate, name="install.log", mime="text/plain", stream=io.BytesIO(log.encode()))
+        if job.status in (Status.SUCCESS, Status.FAILURE):
+            report = junit_report(index)
+            file_create(
+                job=job, jobstate=jobstate, name="tests.xml", mime="application/junit", stream=io.BytesIO(report)
+            )

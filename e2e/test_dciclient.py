@@ -1,0 +1,35 @@
+"""The real PyPI clients, run from their own virtual environments against a live dciserver."""
+
+import subprocess
+
+import pytest
+
+from e2e.clients import client_python
+
+DRIVERS = {
+    "dciclient-0.1a10": "drive_dciclient_0_1a10.py",
+    "dciclient-4": "drive_dciclient_4.py",
+}
+
+
+@pytest.fixture
+def files_root(settings, tmp_path):
+    settings.DCI_FILES_ROOT = tmp_path / "files"
+    return settings.DCI_FILES_ROOT
+
+
+@pytest.mark.parametrize("client", DRIVERS)
+def test_the_real_client_runs_a_whole_job_flow(client, live_server, super_admin, files_root):
+    from pathlib import Path
+
+    from conftest import PASSWORD
+
+    driver = Path(__file__).parent / DRIVERS[client]
+    result = subprocess.run(
+        [str(client_python(client)), str(driver), live_server.url, super_admin.name, PASSWORD],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert result.stdout.rstrip().endswith("FLOW OK")

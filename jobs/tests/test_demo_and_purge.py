@@ -1,0 +1,86 @@
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.utils import timezone
+
+from files.models import File, JUnitResult
+from jobs.models import Job, JobState
+from teams.models import RemoteCI, Team, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def files_root(settings, tmp_path):
+    settings.DCI_FILES_ROOT = tmp_path / "files"
+
+
+def test_demo_loads_realistic_data_and_is_idempotent(capsys):
+    call_command("demo", "--jobs", "12", verbosity=0)
+    counts = (Team.objects.count(), User.objects.count(), RemoteCI.objects.count(), Job.objects.count())
+
+    call_command("demo", "--jobs", "12", verbosity=0)
+
+    assert (Team.objects.count(), User.objects.count(), RemoteCI.objects.count(), Job.objects.count()) == counts
+    assert counts[0] >= 4 and counts[2] >= 5 and counts[3] == 12
+    assert User.objects.get(name="admin").is_super_admin
+    assert set(Job.objects.values_list("status", flat=True)) >= {"success", "failure", "running"}
+    assert JUnitResult.objects.filter(failures__gt=0).exists()
+    assert File.objects.filter(name="install.log").count() == 12
+
+
+def test_demo_adds_jobs_up_to_the_number_asked():
+    call_command("demo", "--jobs", "3", verbosity=0)
+    call_command("demo", "--jobs", "5", verbosity=0)
+
+    assert Job.objects.count() == 5
+
+
+def archive_job(job, days):
+    then = timezone.now() - timedelta(days=days)
+    Job.objects.filter(pk=job.pk).update(archived_at=then)
+    JobState.objects.filter(job=job).update(archived_at=then)
+    File.objects.filter(job=job).update(archived_at=then)
+
+
+def test_purge_removes_old_archived_rows_and_their_bytes(user_client, job):
+    upload = user_client.post(
+        "/api/v1/files",
+        data=b"bytes to purge",
+        content_type="text/plain",
+        HTTP_DCI_NAME="a.log",
+        HTTP_DCI_JOB_ID=str(job.id),
+    )
+    assert upload.status_code == 201, upload.content
+    stored = File.objects.get().storage_name
+    assert storages["dcifiles"].exists(stored)
+    JobState.objects.create(job=job, team=job.team, status="running")
+    archive_job(job, days=40)
+
+    call_command("purge", "--older-than", "30d", verbosity=0)
+
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not JobState.objects.exists() and not File.objects.exists()
+    assert not storages["dcifiles"].exists(stored)
+
+
+def test_purge_keeps_recent_archives_and_live_rows(job, remoteci):
+    archive_job(job, days=5)
+    RemoteCI.objects.filter(pk=remoteci.pk).update(archived_at=timezone.now() - timedelta(days=90))
+
+    call_command("purge", "--older-than", "30d", verbosity=0)
+
+    # The job is archived too recently, and it still references the old remoteci.
+    assert Job.objects.filter(pk=job.pk).exists()
+    assert RemoteCI.objects.filter(pk=remoteci.pk).exists()
+
+
+def test_purge_dry_run_removes_nothing(job, capsys):
+    archive_job(job, days=40)
+
+    call_command("purge", "--older-than", "30d", "--dry-run")
+
+    assert Job.objects.filter(pk=job.pk).exists()
+    assert "Would remove 1 archived jobs." in capsys.readouterr().out
