@@ -98,12 +98,11 @@ def jobstate_create(*, job, status, comment=""):
 @transaction.atomic
 def job_archive(*, job, etag=None):
     """DELETE a job: the job, its jobstates and its files leave the API together."""
-    from files.models import File
+    from files.services import files_archive_for_job
 
     archive(job, etag)
-    now = timezone.now()
-    JobState.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)
-    File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=now)
+    JobState.objects.filter(job=job, archived_at__isnull=True).update(archived_at=timezone.now())
+    files_archive_for_job(job)
 
 
 def job_recheck(*, job):
