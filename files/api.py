@@ -100,7 +100,12 @@ def _raw_upload(request):
     raw_length = request.META.get("CONTENT_LENGTH")
     if not raw_length:
         if headers.get("Transfer-Encoding"):
-            # WSGI hands over no chunked body: without this the upload would be silently empty.
+            # The modern client sends empty files and pipes chunked. A server that de-chunks
+            # and ends the input at the end of the body (gunicorn) says so with
+            # wsgi.input_terminated; then the body is read to its end. Elsewhere (Django's
+            # development server) the upload would silently arrive empty: refuse it.
+            if request.META.get("wsgi.input_terminated"):
+                return metadata, request.META["wsgi.input"], None, headers.get("DCI-MD5") or None
             raise LengthRequired()
         raw_length = "0"
     try:

@@ -327,3 +327,20 @@ def test_an_empty_metadata_header_counts_as_none(user_client, job):
 
     assert response.status_code == 201, response.content
     assert (response.json()["file"]["jobstate_id"], response.json()["file"]["mime"]) == (None, "text/plain")
+
+
+def test_a_chunked_raw_upload_is_read_to_its_end_where_the_server_terminates_the_input(user_client, job):
+    response = user_client.post(
+        f"{API}/files",
+        content_type="text/plain",
+        HTTP_DCI_NAME="pipe.log",
+        HTTP_DCI_JOB_ID=str(job.id),
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+        # What gunicorn hands over: the de-chunked body, ending where the body ends.
+        **{"wsgi.input": io.BytesIO(b"piped output\n"), "wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["file"]["size"] == len(b"piped output\n")
+    assert File.objects.get().size == 13
