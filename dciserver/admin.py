@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 
 from dciserver.models import AuditLog
+from dciserver.paginators import CappedCountPaginator
 
 # DCI users have roles and teams, not Django groups (teams.User has no groups relation):
 # the stock Group page would only invite setting up permissions that nothing reads.
@@ -15,6 +16,7 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user_name", "action", "resource", "object_id", "status_code")
     list_filter = ("action", "resource", "method")
     search_fields = ("=id", "=object_id", "user_name", "path")
+    paginator = CappedCountPaginator
     show_full_result_count = False
     ordering = ("-created_at",)
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from dciserver.paginators import CappedCountPaginator
 from files.models import File, JUnitResult
 from teams.admin import IMMUTABLE_READ_ONLY, ArchiveAdmin
 
@@ -7,12 +8,11 @@ from teams.admin import IMMUTABLE_READ_ONLY, ArchiveAdmin
 @admin.register(File)
 class FileAdmin(ArchiveAdmin):
     list_display = ("name", "mime", "size", "job", "team", "created_at")
-    list_filter = ("mime", "team")
+    list_filter = ("team",)
     search_fields = ("=id", "=job__id", "name", "md5")
     raw_id_fields = ("job", "jobstate", "team")
     readonly_fields = (*IMMUTABLE_READ_ONLY, "md5", "size")
     list_select_related = ("team",)
-    show_full_result_count = False
 
     def has_delete_permission(self, request, obj=None):
         # Deleting a row here would orphan its stored bytes: archive it, and `purge` removes both.
@@ -24,4 +24,5 @@ class JUnitResultAdmin(admin.ModelAdmin):
     list_display = ("file", "name", "total", "failures", "errors", "skips", "time", "error")
     search_fields = ("=file__id", "=job__id", "name")
     raw_id_fields = ("file", "job")
+    paginator = CappedCountPaginator
     show_full_result_count = False

@@ -64,8 +64,6 @@ class JobAdmin(ArchiveAdmin):
     raw_id_fields = ("remoteci", "jobdefinition", "topic", "team")
     readonly_fields = (*READ_ONLY, "components_key", "recheck_pending", "user_agent", "client_version")
     inlines = [JobStateInline, FileInline]
-    # A million jobs: no exact COUNT(*) on every page, and no unbounded date drill-down.
-    show_full_result_count = False
     ordering = ("-created_at",)
     actions = ["recheck", "kill", "restore", "archive"]
 
@@ -88,4 +86,3 @@ class JobStateAdmin(ArchiveAdmin):
     raw_id_fields = ("job", "team")
     readonly_fields = IMMUTABLE_READ_ONLY
     list_select_related = ("team",)
-    show_full_result_count = False

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.utils import timezone
 
+from dciserver.paginators import CappedCountPaginator
 from teams.models import RemoteCI, Team, User
 
 READ_ONLY = ("id", "etag", "created_at", "updated_at", "archived_at")
@@ -14,6 +15,8 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     readonly_fields = READ_ONLY
     actions = ["restore", "archive"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
     def get_list_filter(self, request):
         return (*self.list_filter, ArchivedFilter)

@@ -1,0 +1,79 @@
+"""The operators' admin actions, and admin pages that stay cheap on big tables."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dciserver import paginators
+from jobs.models import Job, JobState
+from teams.models import RemoteCI, Team, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client, super_admin):
+    client.force_login(super_admin)
+    return client
+
+
+def run_action(browser, model, action, rows):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return browser.post(url, {"action": action, "_selected_action": [str(r.pk) for r in rows]}, follow=True)
+
+
+def test_the_kill_action_kills_unfinished_jobs_with_a_jobstate(browser, job, super_admin):
+    finished = Job.objects.create(
+        remoteci=job.remoteci, jobdefinition=job.jobdefinition, topic=job.topic, team=job.team, status="success"
+    )
+
+    run_action(browser, Job, "kill", [job, finished])
+
+    assert Job.objects.get(pk=job.pk).status == "killed"
+    assert Job.objects.get(pk=finished.pk).status == "success"
+    jobstate = JobState.objects.get()
+    assert (jobstate.job_id, jobstate.status) == (job.pk, "killed")
+    assert super_admin.name in jobstate.comment
+
+
+def test_the_recheck_action_makes_a_copy_the_next_schedule_hands_out(browser, job):
+    run_action(browser, Job, "recheck", [job])
+
+    copy = Job.objects.exclude(pk=job.pk).get()
+    assert (copy.recheck, copy.recheck_pending, copy.remoteci_id) == (True, True, job.remoteci_id)
+    assert list(copy.components.all()) == list(job.components.all())
+
+
+def test_remotecis_are_deactivated_and_activated_from_the_admin(browser, remoteci):
+    run_action(browser, RemoteCI, "deactivate", [remoteci])
+    assert RemoteCI.objects.get(pk=remoteci.pk).state == "inactive"
+
+    run_action(browser, RemoteCI, "activate", [remoteci])
+    assert RemoteCI.objects.get(pk=remoteci.pk).state == "active"
+
+
+def test_the_job_list_counts_at_most_a_capped_number_of_rows(browser, job, monkeypatch):
+    monkeypatch.setattr(paginators, "COUNT_CAP", 5)
+    Job.objects.bulk_create(
+        [Job(remoteci=job.remoteci, jobdefinition=job.jobdefinition, topic=job.topic, team=job.team) for _ in range(20)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Job._meta.db_table}")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = browser.get(reverse("admin:jobs_job_changelist"))
+
+    assert response.status_code == 200
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "jobs_job" in q["sql"]]
+    assert counts and all("LIMIT 6" in sql for sql in counts), counts
+    assert response.context["cl"].result_count == 21
+
+
+def test_createsuperuser_puts_the_user_in_the_admin_team(db):
+    call_command("createsuperuser", "--name", "operator", "--no-input", verbosity=0)
+
+    user = User.objects.get(name="operator")
+    assert user.team == Team.objects.get(name="admin")
+    assert user.is_super_admin and user.is_staff
