@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WITH_DB := $(BIN)/python -m dciserver.devdb
 export DCI_DEV ?= 1
 
-.PHONY: run test lint format bench install install-test clean
+.PHONY: run test lint format bench install install-test install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $(VENV)/.installed $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-bench: $(VENV)/.installed-bench
 
 run: install
 	$(WITH_DB) sh -c '$(BIN)/python manage.py migrate --no-input && \
@@ -34,6 +39,10 @@ test: install-test
 		$(BIN)/python manage.py makemigrations --check --dry-run && \
 		$(BIN)/ruff check . && $(BIN)/ruff format --check . && \
 		$(BIN)/pytest $(PYTEST_ARGS)'
+
+# BENCH_ARGS: e.g. --scale 0.01 --duration 5 --only list-team (see python -m bench.run --help).
+bench: install-bench
+	$(WITH_DB) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,0 +1,7 @@
+"""`make bench`: a reproducible benchmark of dciserver at realistic scale (issue 5, docs/performance.md).
+
+- ``bench.load``: builds the bench database with PostgreSQL COPY (idempotent, marked by scale).
+- ``bench.locustfile``: the scenarios, run headless by locust from a separate process.
+- ``bench.run``: loads, serves with gunicorn as production would, drives each scenario, reports.
+- ``bench.middleware`` and ``bench.views``: the instrumentation, on only when ``DCI_BENCH`` is set.
+"""

@@ -1,0 +1,240 @@
+"""The bench scenarios, one locust user class each, run headless by ``bench.run``.
+
+    BENCH_PLAN=var/bench/plan.json BENCH_OUT=out.json \
+        locust -f bench/locustfile.py --headless -u 16 -r 16 -t 20s --host http://127.0.0.1:PORT ListTeam
+
+``BENCH_PLAN`` (written by ``bench.run``) holds the credentials, ids and upload files;
+``BENCH_OUT`` receives this process's exact statistics per request name: every
+latency, status codes, the ``X-DCI-Queries`` header (SQL queries per request) and
+bytes sent, so percentiles are exact rather than locust's rounded histogram.
+"""
+
+import base64
+import itertools
+import json
+import os
+import random
+import time
+from collections import defaultdict
+
+from locust import FastHttpUser, constant, constant_pacing, events, task
+
+PLAN = json.loads(open(os.environ["BENCH_PLAN"]).read()) if os.environ.get("BENCH_PLAN") else {}
+# Upload scenarios stop after this many requests (each one is long); others run for --run-time.
+ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "0"))
+LIST_URL = "/api/v1/jobs?limit=50&embed=remoteci,jobdefinition,team"
+
+
+def basic(name):
+    token = base64.b64encode(f"{name}:{PLAN['password']}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Accept": "application/json"}
+
+
+class Recorder:
+    def __init__(self):
+        self.by_name = defaultdict(
+            lambda: {"latencies": [], "statuses": defaultdict(int), "queries": [], "sent": 0, "errors": 0}
+        )
+        self.first = None
+        self.last = None
+
+    def record(self, name, response_time, response, exception, sent=0):
+        now = time.time()
+        if self.first is None:
+            self.first = now - response_time / 1000
+        self.last = now
+        entry = self.by_name[name]
+        entry["latencies"].append(response_time)
+        status = getattr(response, "status_code", 0) or 0
+        entry["statuses"][str(status)] += 1
+        entry["sent"] += sent
+        if exception is not None or not 200 <= status < 300:
+            entry["errors"] += 1
+        queries = (getattr(response, "headers", None) or {}).get("X-DCI-Queries")
+        if queries is not None:
+            entry["queries"].append(int(queries))
+
+    def dump(self, path):
+        out = {"first": self.first, "last": self.last, "requests": {}}
+        for name, entry in self.by_name.items():
+            out["requests"][name] = {**entry, "statuses": dict(entry["statuses"])}
+        with open(path, "w") as f:
+            json.dump(out, f)
+
+
+RECORDER = Recorder()
+
+
+@events.request.add_listener
+def _on_request(request_type, name, response_time, response_length, response=None, exception=None, **kwargs):
+    sent = (kwargs.get("context") or {}).get("sent", 0)
+    RECORDER.record(name, response_time, response, exception, sent)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **kwargs):
+    if os.environ.get("BENCH_OUT"):
+        RECORDER.dump(os.environ["BENCH_OUT"])
+
+
+class BenchUser(FastHttpUser):
+    abstract = True
+    # As fast as the server answers: a closed loop of ``-u`` users.
+    wait_time = constant(0)
+    login = "team_user"
+    network_timeout = 600.0
+    connection_timeout = 10.0
+
+    def on_start(self):
+        self.headers = basic(PLAN[self.login])
+        self.done = 0
+
+    def count_iteration(self):
+        """Upload scenarios end the run after ``BENCH_ITERATIONS`` requests."""
+        self.done += 1
+        if ITERATIONS and self.done >= ITERATIONS:
+            self.environment.runner.quit()
+
+
+_LOGINS = itertools.count()
+
+
+class Warmup(BenchUser):
+    """Every bench login, on every worker: only the first request of a login pays the password hash."""
+
+    def on_start(self):
+        names = PLAN["all_users"]
+        self.headers = basic(names[next(_LOGINS) % len(names)])
+
+    @task
+    def ceiling(self):
+        self.client.get("/api/v1/_bench/ceiling", headers=self.headers, name="warmup")
+
+
+# Reads ---------------------------------------------------------------------------------------
+
+
+class Ceiling(BenchUser):
+    @task
+    def ceiling(self):
+        self.client.get("/api/v1/_bench/ceiling", headers=self.headers, name="ceiling")
+
+
+class CeilingAdmin(Ceiling):
+    login = "super_admin"
+
+
+class ListTeam(BenchUser):
+    @task
+    def jobs_list(self):
+        self.client.get(LIST_URL, headers=self.headers, name="list-team")
+
+
+class ListAdmin(BenchUser):
+    login = "super_admin"
+
+    @task
+    def jobs_list(self):
+        self.client.get(LIST_URL, headers=self.headers, name="list-admin")
+
+
+class JobGet(BenchUser):
+    @task
+    def job_get(self):
+        job_id = random.choice(PLAN["job_ids"])
+        self.client.get(f"/api/v1/jobs/{job_id}", headers=self.headers, name="job-get")
+
+
+class JobResults(BenchUser):
+    @task
+    def job_results(self):
+        job_id = random.choice(PLAN["results_job_ids"])
+        self.client.get(f"/api/v1/jobs/{job_id}/results", headers=self.headers, name="job-results")
+
+
+# Writes --------------------------------------------------------------------------------------
+
+
+class JobStateCreate(BenchUser):
+    statuses = ("pre-run", "running", "post-run")
+
+    @task
+    def jobstate_create(self):
+        body = {"job_id": random.choice(PLAN["jobstate_job_ids"]), "status": random.choice(self.statuses)}
+        self.client.post("/api/v1/jobstates", json=body, headers=self.headers, name="jobstate-create")
+
+
+_AGENTS = itertools.count()
+
+
+class Schedule(BenchUser):
+    """One remoteci per virtual user, asking for its next job as fast as it is answered."""
+
+    def on_start(self):
+        agent = PLAN["schedule"][next(_AGENTS) % len(PLAN["schedule"])]
+        self.headers = {**basic(agent["user"]), "User-Agent": "bench-agent", "Client-Version": "bench"}
+        self.remoteci_id = agent["remoteci_id"]
+        self.topics = itertools.cycle(agent["topic_ids"])
+
+    @task
+    def schedule(self):
+        body = {"remoteci_id": self.remoteci_id, "topic_id": next(self.topics)}
+        with self.client.post(
+            "/api/v1/jobs/schedule", json=body, headers=self.headers, name=self.label, catch_response=True
+        ) as response:
+            if response.status_code == 201:
+                response.success()
+
+    label = "schedule"
+
+
+class SchedulePaced(Schedule):
+    """The same agents, each asking once a second (far more often than real DCI agents poll)."""
+
+    wait_time = constant_pacing(1.0)
+    label = "schedule-paced"
+
+
+# Uploads -------------------------------------------------------------------------------------
+
+
+def _payload(key):
+    with open(PLAN["upload_files"][key], "rb") as f:
+        return f.read()
+
+
+class _Upload(BenchUser):
+    key = None
+    mime = "text/plain"
+
+    def on_start(self):
+        super().on_start()
+        self.body = _payload(self.key)
+
+    @task
+    def upload(self):
+        job_id = random.choice(PLAN["upload_job_ids"])
+        headers = {
+            **self.headers,
+            "Content-Type": "text/plain",
+            "DCI-NAME": os.path.basename(PLAN["upload_files"][self.key]),
+            "DCI-MIME": self.mime,
+            "DCI-JOB-ID": job_id,
+        }
+        self.client.post(
+            "/api/v1/files", data=self.body, headers=headers, name=self.key, context={"sent": len(self.body)}
+        )
+        self.count_iteration()
+
+
+class UploadLog1M(_Upload):
+    key = "upload-1m"
+
+
+class UploadLog200M(_Upload):
+    key = "upload-200m"
+
+
+class UploadJUnit50k(_Upload):
+    key = "upload-junit-50k"
+    mime = "application/junit"

@@ -1,0 +1,737 @@
+"""`make bench`: load, serve as production would, drive every scenario, report.
+
+    DATABASE_URL=... python -m bench.run [--scale 1] [--duration 20] [--only list-team,ceiling]
+                                         [--profile list-team]
+
+1. The bench databases are loaded by ``bench.load`` (skipped when already loaded): the
+   full one, and a small one with the same catalogue and 1% of the history, for the
+   list latency comparison (history of 200,000 jobs vs 2,000).
+2. gunicorn serves the app as production would: 2 workers × 4 gthreads for 2 cores,
+   persistent database connections, DEBUG off, a SECRET_KEY, no access log, on
+   127.0.0.1 only. ``DCI_BENCH=1`` adds the ceiling view and the ``X-DCI-Queries`` header.
+3. locust, headless in a separate process, runs each scenario after a warm-up, for a
+   bounded time (uploads: a bounded number of requests).
+4. The report (``var/bench/results.json`` and ``results.md``, also printed): per
+   scenario requests/s, p50/p95/p99 latency, SQL queries per request, errors and the
+   ratio to the ceiling of the same run; list latency with the full and the small
+   history; upload speed against ``dd`` to the same disk; the worker's peak RSS rise
+   during the 200 MiB upload; duplicate schedule assignments (by SQL, must be 0).
+5. Rows the run created (jobs, jobstates, files and their bytes, audit entries) are
+   deleted again, so every run starts from the same data.
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bench import load as bench_load
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+OUT_DIR = BASE_DIR / "var" / "bench"
+FILES_ROOT = OUT_DIR / "files"
+UPLOADS_DIR = OUT_DIR / "uploads"
+HOST = "127.0.0.1"
+MIB = 1024 * 1024
+
+TARGETS = {
+    "list-team": 0.35,
+    "list-admin": 0.35,
+    "job-get": 0.60,
+    "jobstate-create": 0.50,
+    "schedule": 0.25,
+}
+
+
+class Scenario:
+    def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user"):
+        self.name = name
+        self.user_class = user_class
+        self.what = what
+        self.users = users
+        self.iterations = iterations
+        self.login = login
+
+
+def scenarios(args):
+    u = args.users
+    return [
+        Scenario("ceiling", "Ceiling", "GET /api/v1/_bench/ceiling (team user)", users=u),
+        Scenario("list-team", "ListTeam", "GET /jobs?limit=50&embed=remoteci,jobdefinition,team (team user)", users=u),
+        Scenario(
+            "list-admin", "ListAdmin", "GET /jobs?limit=50&embed=remoteci,jobdefinition,team (super admin)", users=u
+        ),  # fmt: skip
+        Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u),
+        Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u),
+        Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u),
+        Scenario("schedule", "Schedule", "POST /jobs/schedule, 100 remotecis at once, no pause", users=100),
+        Scenario(
+            "schedule-paced", "SchedulePaced", "POST /jobs/schedule, 100 remotecis at once, 1/s each", users=100
+        ),  # fmt: skip
+        Scenario("upload-1m", "UploadLog1M", "POST /files, 1 MiB log (raw body)", users=1, iterations=100),
+        Scenario("upload-200m", "UploadLog200M", "POST /files, 200 MiB log (raw body)", users=1, iterations=4),
+        Scenario(
+            "upload-junit-50k", "UploadJUnit50k", "POST /files, JUnit report of 50,000 cases", users=1, iterations=3
+        ),  # fmt: skip
+    ]
+
+
+# Data ------------------------------------------------------------------------------------------
+
+
+def load_database(name, scale, overrides, seed):
+    """Run ``bench.load`` in its own process (it sets Django up for that database)."""
+    cmd = [sys.executable, "-m", "bench.load", "--database", name, "--scale", str(scale), "--seed", str(seed)]
+    cmd += ["--files-root", str(FILES_ROOT)]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", str(value)]
+    subprocess.run(cmd, check=True, cwd=BASE_DIR, env={**os.environ, "DCI_FILES_ROOT": str(FILES_ROOT)})
+
+
+def upload_payloads():
+    """The files the upload scenarios send, generated once (a log of text lines, a JUnit report)."""
+    UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "upload-1m": UPLOADS_DIR / "console-1m.log",
+        "upload-200m": UPLOADS_DIR / "console-200m.log",
+        "upload-junit-50k": UPLOADS_DIR / "junit-50k.xml",
+    }
+    for key, size in (("upload-1m", MIB), ("upload-200m", 200 * MIB)):
+        path = paths[key]
+        if not path.exists() or path.stat().st_size != size:
+            line = b"2016-02-25 13:32:41,706 INFO dci-agent: TASK [run the tests] ok: [node-1] => changed=0\n"
+            block = line * (MIB // len(line) + 1)
+            with open(path, "wb") as f:
+                for _ in range(size // MIB):
+                    f.write(block[:MIB])
+    path = paths["upload-junit-50k"]
+    if not path.exists():
+        cases = []
+        for i in range(50_000):
+            body = '<failure message="boom">Traceback</failure>' if i % 97 == 0 else ""
+            body = body or ('<skipped message="n/a"/>' if i % 89 == 0 else "")
+            cases.append(
+                f'<testcase classname="tests.module{i % 250}" name="test_case_{i}" time="0.01">{body}</testcase>'
+            )
+        path.write_text(
+            '<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="bench" tests="50000" failures="516" errors="0"'
+            ' skipped="557" time="500.0">' + "\n".join(cases) + "</testsuite>\n"
+        )
+    return {key: str(path) for key, path in paths.items()}
+
+
+def plan(url, uploads):
+    """Credentials and ids the scenarios use, read from the bench database."""
+    conn = bench_load.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            team_user = bench_load.TEAM_USER.format(0)
+            cursor.execute("SELECT team_id FROM teams_user WHERE name = %s", [team_user])
+            team_id = cursor.fetchone()[0]
+            cursor.execute("SELECT name FROM teams_user WHERE name LIKE 'bench-%%' ORDER BY name")
+            all_users = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT id FROM jobs_topic WHERE name LIKE 'bench-topic-%%' ORDER BY name")
+            topic_ids = [str(row[0]) for row in cursor.fetchall()]
+            # 100 remotecis, spread over the teams (remotecis were dealt to teams in turn).
+            cursor.execute(
+                """
+                SELECT r.id, u.name FROM teams_remoteci r JOIN teams_user u ON u.team_id = r.team_id
+                WHERE u.name LIKE 'bench-user-%%' ORDER BY r.name LIMIT 100
+                """
+            )
+            schedule = [{"remoteci_id": str(r), "user": u, "topic_ids": topic_ids} for r, u in cursor.fetchall()]
+            scheduled = [s["remoteci_id"] for s in schedule]
+            cursor.execute(
+                "SELECT id FROM jobs_job WHERE team_id = %s AND archived_at IS NULL ORDER BY id LIMIT 1000", [team_id]
+            )
+            job_ids = [str(row[0]) for row in cursor.fetchall()]
+            # Jobstates go to jobs of remotecis the schedule scenario leaves alone (it kills unfinished jobs).
+            cursor.execute(
+                """
+                SELECT id FROM jobs_job WHERE team_id = %s AND archived_at IS NULL
+                  AND NOT (remoteci_id::text = ANY(%s)) ORDER BY id DESC LIMIT 500
+                """,
+                [team_id, scheduled],
+            )
+            jobstate_job_ids = [str(row[0]) for row in cursor.fetchall()]
+            cursor.execute(
+                """
+                SELECT j.id FROM jobs_job j WHERE j.team_id = %s AND j.archived_at IS NULL
+                  AND EXISTS (SELECT 1 FROM files_junitresult r WHERE r.job_id = j.id)
+                ORDER BY j.created_at DESC LIMIT %s
+                """,
+                [team_id, bench_load.RESULTS_JOBS],
+            )
+            results_job_ids = [str(row[0]) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    return {
+        "password": bench_load.PASSWORD,
+        "team_user": team_user,
+        "super_admin": bench_load.SUPER_ADMIN,
+        "all_users": all_users,
+        "job_ids": job_ids,
+        "results_job_ids": results_job_ids,
+        "jobstate_job_ids": jobstate_job_ids,
+        "upload_job_ids": job_ids[:50],
+        "schedule": schedule,
+        "upload_files": uploads,
+    }
+
+
+def db_now(url):
+    conn = bench_load.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT now()")
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def duplicate_assignments(url, since):
+    """Jobs handed out twice: the same remoteci, jobdefinition and component set (must be none)."""
+    conn = bench_load.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT count(*), coalesce(sum(n - 1), 0) FROM (
+                    SELECT count(*) AS n FROM jobs_job WHERE created_at >= %s AND NOT recheck
+                    GROUP BY remoteci_id, jobdefinition_id, topic_id, components_key HAVING count(*) > 1) d
+                """,
+                [since],
+            )
+            groups, extra = cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM jobs_job WHERE created_at >= %s", [since])
+            created = cursor.fetchone()[0]
+    finally:
+        conn.close()
+    return {"jobs_created": created, "duplicate_groups": groups, "duplicate_jobs": int(extra)}
+
+
+def cleanup(url, since):
+    """Delete what the run created, and its bytes, so that every run starts from the same data."""
+    conn = bench_load.connect(url)
+    removed = {}
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM files_file WHERE created_at >= %s", [since])
+            file_ids = [row[0] for row in cursor.fetchall()]
+            statements = [
+                ("files_testcase", "DELETE FROM files_testcase WHERE result_file_id IN "
+                 "(SELECT file_id FROM files_junitresult r JOIN files_file f ON f.id = r.file_id "
+                 "WHERE f.created_at >= %(since)s)"),
+                ("files_junitresult", "DELETE FROM files_junitresult WHERE file_id IN "
+                 "(SELECT id FROM files_file WHERE created_at >= %(since)s)"),
+                ("files_file", "DELETE FROM files_file WHERE created_at >= %(since)s"),
+                ("jobs_jobstate", "DELETE FROM jobs_jobstate WHERE created_at >= %(since)s"),
+                ("jobs_jobcomponent", "DELETE FROM jobs_jobcomponent WHERE job_id IN "
+                 "(SELECT id FROM jobs_job WHERE created_at >= %(since)s)"),
+                ("jobs_job", "DELETE FROM jobs_job WHERE created_at >= %(since)s"),
+                ("dciserver_auditlog", "DELETE FROM dciserver_auditlog WHERE created_at >= %(since)s"),
+            ]  # fmt: skip
+            for table, sql in statements:
+                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+                if cursor.fetchone()[0]:
+                    cursor.execute(sql, {"since": since})
+                    removed[table] = cursor.rowcount
+        conn.commit()
+    finally:
+        conn.close()
+    for file_id in file_ids:
+        hexid = file_id.hex if hasattr(file_id, "hex") else str(file_id).replace("-", "")
+        with contextlib.suppress(FileNotFoundError):
+            (FILES_ROOT / hexid[:2] / hexid).unlink()
+    return removed
+
+
+# The machine and the disk -------------------------------------------------------------------------
+
+
+def machine():
+    def run(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": run(["nproc"]),
+        "cpu": model or platform.processor(),
+        "free_h": run(["free", "-h"]),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def dd_speed(source, fsync):
+    """MB/s of ``dd`` copying ``source`` into the storage folder (the same disk the uploads go to)."""
+    target = FILES_ROOT / "dd.tmp"
+    cmd = ["dd", f"if={source}", f"of={target}", "bs=1M"] + (["conv=fdatasync"] if fsync else [])
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        elapsed = time.perf_counter() - started
+        best = max(best, os.path.getsize(source) / elapsed / 1e6)
+        target.unlink()
+    return best
+
+
+# gunicorn -----------------------------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn as production runs it (``dciserver/gunicorn.conf.py``), sized for 2 cores."""
+
+    def __init__(self, url, port, workers, threads):
+        self.url = url
+        self.port = port
+        self.workers = workers
+        self.threads = threads
+        self.process = None
+
+    @property
+    def base(self):
+        return f"http://{HOST}:{self.port}"
+
+    def __enter__(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("DCI_DEV", "DEBUG")}
+        env.update(
+            DATABASE_URL=self.url,
+            DCI_BENCH="1",
+            DEBUG="0",
+            SECRET_KEY=os.environ.get("BENCH_SECRET_KEY", "bench-" + "k" * 50),
+            # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn.
+            SECURE_SSL_REDIRECT="0",
+            DB_CONN_MAX_AGE="600",
+            DCI_FILES_ROOT=str(FILES_ROOT),
+            GUNICORN_ACCESSLOG="",
+            WEB_CONCURRENCY=str(self.workers),
+            GUNICORN_THREADS=str(self.threads),
+            LOG_LEVEL="WARNING",
+        )
+        self.log = open(OUT_DIR / "gunicorn.log", "a")
+        cmd = [str(BIN / "gunicorn"), "dciserver.wsgi", "--config", "dciserver/gunicorn.conf.py"]
+        cmd += ["--bind", f"{HOST}:{self.port}"]
+        self.process = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {OUT_DIR / 'gunicorn.log'}")
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:
+                    if response.status == 200 and len(self.worker_pids()) == self.workers:
+                        return self
+            time.sleep(0.3)
+        self.__exit__()
+        raise SystemExit("gunicorn did not answer /healthz within 60 s")
+
+    def worker_pids(self):
+        import psutil
+
+        return sorted(child.pid for child in psutil.Process(self.process.pid).children())
+
+    def __exit__(self, *exc):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def reset_peak_rss(pids):
+    """Reset each worker's VmHWM (peak RSS) to its current RSS; return the current RSS in KiB."""
+    current = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        current[pid] = proc_status(pid).get("VmRSS", 0)
+    return current
+
+
+def proc_status(pid):
+    values = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+# locust ---------------------------------------------------------------------------------------------
+
+
+def run_locust(server, plan_path, user_class, users, seconds, out_path, iterations=0):
+    """One headless locust process against the server; return its exact statistics."""
+    env = {
+        **os.environ,
+        "BENCH_PLAN": str(plan_path),
+        "BENCH_OUT": str(out_path),
+        "BENCH_ITERATIONS": str(iterations),
+    }
+    cmd = [str(BIN / "locust"), "-f", str(BASE_DIR / "bench" / "locustfile.py"), "--headless", "--only-summary"]
+    cmd += ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "30"]
+    cmd += ["--host", server.base, "--loglevel", "WARNING", "--exit-code-on-error", "0", user_class]
+    with contextlib.suppress(FileNotFoundError):
+        out_path.unlink()
+    result = subprocess.run(cmd, env=env, cwd=BASE_DIR, capture_output=True, text=True, timeout=seconds + 900)
+    if not out_path.exists():
+        sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
+        raise SystemExit(f"locust {user_class} wrote no statistics")
+    return json.loads(out_path.read_text())
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(fraction * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[index]
+
+
+def summarize(raw, name):
+    entry = raw["requests"].get(name)
+    if not entry:
+        return {"requests": 0}
+    latencies = sorted(entry["latencies"])
+    elapsed = max((raw["last"] or 0) - (raw["first"] or 0), 1e-9)
+    queries = entry["queries"]
+    result = {
+        "requests": len(latencies),
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "mean_ms": round(sum(latencies) / len(latencies), 1),
+        "max_ms": round(latencies[-1], 1),
+        "queries": round(sum(queries) / len(queries), 1) if queries else None,
+        "errors": entry["errors"],
+        "statuses": entry["statuses"],
+    }
+    if entry.get("sent"):
+        # Uploads run one request at a time: bytes over the time the requests took.
+        result["mb_per_s"] = round(entry["sent"] / (sum(latencies) / 1000) / 1e6, 1)
+        result["bytes"] = entry["sent"]
+    return result
+
+
+def probe(server, plan_data, scenario):
+    """Is the route there? A scenario whose route the server does not have yet is skipped, with why."""
+    import base64
+
+    def request(method, path, body=None, headers=None, login="team_user"):
+        token = base64.b64encode(f"{plan_data[login]}:{plan_data['password']}".encode()).decode()
+        req = urllib.request.Request(server.base + path, data=body, method=method)
+        req.add_header("Authorization", f"Basic {token}")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return response.status, response.read()[:300]
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()[:300]
+
+    if scenario.name == "job-results":
+        status, body = request("GET", f"/api/v1/jobs/{plan_data['results_job_ids'][0]}/results")
+        if status != 200:
+            return f"GET /jobs/<id>/results answered {status}: {body.decode(errors='replace')}"
+    if scenario.name.startswith("upload"):
+        headers = {"DCI-NAME": "probe.log", "DCI-JOB-ID": plan_data["upload_job_ids"][0], "Content-Type": "text/plain"}
+        status, body = request("POST", "/api/v1/files", b"probe\n", headers)
+        if status != 201:
+            return f"POST /files answered {status}: {body.decode(errors='replace')} (the files API is not there yet)"
+    return None
+
+
+# The run -------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", 1.0)))
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", 20)),
+                        help="seconds per scenario (default 20)")  # fmt: skip
+    parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up before each scenario")
+    parser.add_argument("--latency-duration", type=int, default=10, help="seconds per single-user latency probe")
+    parser.add_argument("--users", type=int, default=16, help="concurrent users of the read and write scenarios")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""), help="comma list of scenarios")
+    parser.add_argument("--skip-small", action="store_true", help="skip the 2,000-job latency comparison")
+    parser.add_argument("--profile", default="", help="py-spy the workers during this scenario (comma list)")
+    parser.add_argument("--keep", action="store_true", help="keep the rows the run created")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    base_url = os.environ.get("DATABASE_URL")
+    if not base_url:
+        raise SystemExit("DATABASE_URL is not set (run `make bench`, or through `python -m dciserver.devdb`)")
+    started = time.monotonic()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    FILES_ROOT.mkdir(parents=True, exist_ok=True)
+    big_counts = bench_load.resolve_counts(args.scale)
+    small_overrides = {key: max(1, big_counts[key] // 100) for key in ("jobs", "jobstates", "files", "junit")}
+    big_url = bench_load.database_url(base_url, bench_load.DATABASE)
+    small_url = bench_load.database_url(base_url, bench_load.DATABASE + "_small")
+
+    print(f"bench: loading {bench_load.DATABASE} (scale {args.scale})", file=sys.stderr)
+    load_database(bench_load.DATABASE, args.scale, {}, args.seed)
+    if not args.skip_small:
+        print(f"bench: loading {bench_load.DATABASE}_small (1% of the history)", file=sys.stderr)
+        load_database(bench_load.DATABASE + "_small", args.scale, small_overrides, args.seed)
+
+    uploads = upload_payloads()
+    plan_data = plan(big_url, uploads)
+    plan_path = OUT_DIR / "plan.json"
+    plan_path.write_text(json.dumps(plan_data))
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    profile = {name.strip() for name in args.profile.split(",") if name.strip()}
+    chosen = [s for s in scenarios(args) if not only or s.name in only or s.name == "ceiling"]
+
+    report = {
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine(),
+        "counts": big_counts,
+        "server": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
+        "load_users": args.users,
+        "duration_s": args.duration,
+        "scenarios": {},
+        "skipped": {},
+        "latency": {},
+    }
+
+    def warm_all(server, path):
+        run_locust(server, path, "Warmup", 2 * len(plan_data["all_users"]), 8, OUT_DIR / "warmup.json")
+
+    def latency_probes(server, path, label):
+        for scenario, user_class in (("list-team", "ListTeam"), ("list-admin", "ListAdmin")):
+            raw = run_locust(server, path, user_class, 1, args.latency_duration, OUT_DIR / "latency.json")
+            report["latency"].setdefault(scenario, {})[label] = summarize(raw, scenario)
+
+    # 1. List latency with 1% of the history.
+    if not args.skip_small and (not only or only & {"list-team", "list-admin"}):
+        small_plan = plan(small_url, uploads)
+        small_plan_path = OUT_DIR / "plan-small.json"
+        small_plan_path.write_text(json.dumps(small_plan))
+        with Server(small_url, free_port(), args.workers, args.threads) as server:
+            print("bench: list latency, small history", file=sys.stderr)
+            warm_all(server, small_plan_path)
+            latency_probes(server, small_plan_path, "small")
+
+    # 2. Everything on the full database.
+    since = db_now(big_url)
+    try:
+        with Server(big_url, free_port(), args.workers, args.threads) as server:
+            print(f"bench: gunicorn {args.workers}×{args.threads} on {server.base}, warming up", file=sys.stderr)
+            warm_all(server, plan_path)
+            if not only or only & {"list-team", "list-admin"}:
+                print("bench: list latency, full history", file=sys.stderr)
+                latency_probes(server, plan_path, "full")
+            for scenario in chosen:
+                reason = probe(server, plan_data, scenario)
+                if reason:
+                    print(f"bench: {scenario.name}: skipped: {reason}", file=sys.stderr)
+                    report["skipped"][scenario.name] = reason
+                    continue
+                print(f"bench: {scenario.name} ({scenario.what})", file=sys.stderr)
+                if not scenario.iterations:
+                    run_locust(server, plan_path, scenario.user_class, scenario.users, args.warmup,
+                               OUT_DIR / "warmup.json")  # fmt: skip
+                baseline = reset_peak_rss(server.worker_pids())
+                spy = start_profile(server, scenario, args) if scenario.name in profile else None
+                seconds = args.duration if not scenario.iterations else 600
+                raw = run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
+                                 OUT_DIR / f"raw-{scenario.name}.json", scenario.iterations)  # fmt: skip
+                if spy:
+                    stop_profile(spy)
+                result = summarize(raw, scenario.name)
+                result["what"] = scenario.what
+                result["users"] = scenario.users
+                if scenario.iterations:
+                    peaks = {pid: proc_status(pid).get("VmHWM", 0) for pid in baseline}
+                    result["rss_rise_mib"] = round(max(peaks[p] - baseline[p] for p in baseline) / 1024, 1)
+                report["scenarios"][scenario.name] = result
+                print("        " + _line(scenario.name, result), file=sys.stderr)
+        if any(name.startswith("schedule") for name in report["scenarios"]):
+            report["schedule_duplicates"] = duplicate_assignments(big_url, since)
+    finally:
+        if not args.keep:
+            report["cleanup"] = cleanup(big_url, since)
+    if any(name.startswith("upload") for name in report["scenarios"]):
+        source = uploads["upload-200m"]
+        report["dd"] = {"mb_per_s": round(dd_speed(source, False), 1),
+                        "fdatasync_mb_per_s": round(dd_speed(source, True), 1)}  # fmt: skip
+
+    report["elapsed_s"] = round(time.monotonic() - started)
+    evaluate(report)
+    (OUT_DIR / "results.json").write_text(json.dumps(report, indent=2, default=str))
+    markdown = render(report)
+    (OUT_DIR / "results.md").write_text(markdown)
+    print(markdown)
+    shutil.rmtree(OUT_DIR / "tmp", ignore_errors=True)
+
+
+def _line(name, r):
+    return (
+        f"{name}: {r.get('rps')} req/s, p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, "
+        f"{r.get('queries')} queries, {r.get('errors')} errors"
+    )
+
+
+# Profiling ------------------------------------------------------------------------------------------------
+
+
+def start_profile(server, scenario, args):
+    """py-spy every worker while the scenario runs (collapsed stacks, for docs/performance.md)."""
+    spies = []
+    for pid in server.worker_pids():
+        out = OUT_DIR / f"profile-{scenario.name}-{pid}.txt"
+        cmd = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
+        cmd += ["--rate", "200", "--duration", str(args.duration if not scenario.iterations else 120), "--nonblocking"]
+        spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return spies
+
+
+def stop_profile(spies):
+    for spy in spies:
+        if spy.poll() is None:
+            spy.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(timeout=30)
+
+
+# Report -------------------------------------------------------------------------------------------------
+
+
+def evaluate(report):
+    """Each target of issue 5, met or not, with the measured value."""
+    scenarios = report["scenarios"]
+    ceiling = scenarios.get("ceiling", {}).get("rps")
+    checks = []
+    for name, result in scenarios.items():
+        if ceiling and result.get("rps") and not name.startswith("upload"):
+            result["ratio"] = round(result["rps"] / ceiling, 3)
+    for name, target in TARGETS.items():
+        if name in scenarios and "ratio" in scenarios[name]:
+            ratio = scenarios[name]["ratio"]
+            checks.append((f"{name} ≥ {target:.0%} of the ceiling", f"{ratio:.0%}", ratio >= target))
+    if "schedule-paced" in scenarios:
+        p99 = scenarios["schedule-paced"]["p99_ms"]
+        checks.append(("schedule p99 < 100 ms, 100 remotecis at once (1/s each)", f"{p99} ms", p99 < 100))
+    if "schedule" in scenarios:
+        p99 = scenarios["schedule"]["p99_ms"]
+        checks.append(("schedule p99 < 100 ms, 100 remotecis at once (no pause)", f"{p99} ms", p99 < 100))
+    if "schedule_duplicates" in report:
+        dup = report["schedule_duplicates"]["duplicate_jobs"]
+        checks.append(("zero duplicate schedule assignments", str(dup), dup == 0))
+    for name, sides in report["latency"].items():
+        if "small" in sides and "full" in sides and sides["small"].get("p50_ms"):
+            ratio = sides["full"]["p50_ms"] / sides["small"]["p50_ms"]
+            sides["ratio_p50"] = round(ratio, 2)
+            checks.append((f"{name} p50 latency, 200k vs 2k jobs ≤ 1.5×", f"{ratio:.2f}×", ratio <= 1.5))
+    dd = report.get("dd", {})
+    for name in ("upload-1m", "upload-200m", "upload-junit-50k"):
+        result = scenarios.get(name)
+        if result and result.get("mb_per_s") and dd:
+            result["vs_dd"] = round(result["mb_per_s"] / dd["mb_per_s"], 3)
+            result["vs_dd_fdatasync"] = round(result["mb_per_s"] / dd["fdatasync_mb_per_s"], 3)
+            if name != "upload-junit-50k":
+                checks.append((f"{name} ≥ 50% of dd", f"{result['vs_dd']:.0%} (fdatasync dd: "
+                               f"{result['vs_dd_fdatasync']:.0%})", result["vs_dd"] >= 0.5))  # fmt: skip
+    if "upload-200m" in scenarios:
+        rise = scenarios["upload-200m"]["rss_rise_mib"]
+        checks.append(("200 MiB upload raises worker peak RSS < 32 MiB", f"{rise} MiB", rise < 32))
+    report["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in checks]
+
+
+def render(report):
+    m = report["machine"]
+    lines = [
+        f"# dciserver bench, {report['when']}",
+        "",
+        f"Machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, kernel {m['kernel']}.",
+        f"Data: {bench_load._summary(report['counts'])}.",
+        f"Server: gunicorn {report['server']['workers']} workers × {report['server']['threads']} threads "
+        f"(gthread); load: locust headless, {report['load_users']} users unless said, "
+        f"{report['duration_s']} s per scenario. Command: `{report['command']}`.",
+        "",
+        "| scenario | users | req/s | vs ceiling | p50 ms | p95 ms | p99 ms | SQL/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in report["scenarios"].items():
+        ratio = f"{r['ratio']:.0%}" if "ratio" in r else "–"
+        errors = r["errors"]
+        if errors:
+            errors = f"{errors} ({', '.join(f'{k}×{v}' for k, v in sorted(r['statuses'].items()) if k[0] != '2')})"
+        lines.append(
+            f"| {name} | {r.get('users')} | {r['rps']} | {ratio} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
+            f"| {r['queries']} | {errors} |"
+        )
+    for name, reason in report["skipped"].items():
+        lines.append(f"| {name} | – | skipped | | | | | | {reason[:120]} |")
+    if report["latency"]:
+        lines += ["", "List latency, one user at a time (p50 / p95 ms):", ""]
+        lines += ["| list | 2,000 jobs | 200,000 jobs | ratio (p50) |", "|---|---:|---:|---:|"]
+        for name, sides in report["latency"].items():
+            small, full = sides.get("small", {}), sides.get("full", {})
+            lines.append(
+                f"| {name} | {small.get('p50_ms', '–')} / {small.get('p95_ms', '–')} | "
+                f"{full.get('p50_ms', '–')} / {full.get('p95_ms', '–')} | {sides.get('ratio_p50', '–')} |"
+            )
+    if "dd" in report:
+        lines += ["", "Uploads (one at a time):", ""]
+        lines += ["| upload | MB/s | vs dd | vs dd fdatasync | peak RSS rise |", "|---|---:|---:|---:|---:|"]
+        for name in ("upload-1m", "upload-200m", "upload-junit-50k"):
+            r = report["scenarios"].get(name)
+            if r and r.get("mb_per_s"):
+                lines.append(f"| {name} | {r['mb_per_s']} | {r.get('vs_dd', 0):.0%} | "
+                             f"{r.get('vs_dd_fdatasync', 0):.0%} | {r.get('rss_rise_mib')} MiB |")  # fmt: skip
+        dd = report["dd"]
+        lines.append(f"\n`dd bs=1M` of the same 200 MiB into the storage folder: {dd['mb_per_s']} MB/s "
+                     f"(page cache), {dd['fdatasync_mb_per_s']} MB/s with `conv=fdatasync`.")  # fmt: skip
+    if "schedule_duplicates" in report:
+        d = report["schedule_duplicates"]
+        lines.append(f"\nSchedule: {d['jobs_created']} jobs handed out, {d['duplicate_jobs']} duplicate assignments.")
+    if report.get("targets"):
+        lines += ["", "| target | measured | met |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in report["targets"]]
+    lines += ["", f"Run took {report['elapsed_s']} s.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
