@@ -14,7 +14,7 @@ from dciserver.api.viewsets import DCIViewSet
 from files.models import File
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
-from jobs.models import Component, Job, JobDefinition, JobState, Status, Topic
+from jobs.models import Component, Job, JobCount, JobDefinition, JobState, Status, Topic
 from jobs.scheduling import job_schedule
 from teams.api import RemoteCISerializer, TeamSerializer
 from teams.models import RemoteCI, Team
@@ -117,6 +117,18 @@ class JobViewSet(DCIViewSet):
     def get_serializer_class(self):
         return JobUpdateSerializer if self.action in ("update", "partial_update") else JobSerializer
 
+    def count_list(self, where):
+        # Kept by triggers (JobCount): the list's count must not scan the history of jobs.
+        clauses = [clause for clause in where.split(",") if clause.strip()]
+        if not clauses:
+            return JobCount.objects.total_for(self.request.user)
+        if len(clauses) == 1:
+            key, _, value = clauses[0].partition(":")
+            if key.strip() == "state" and value in Job.State.values:
+                # ``where=state:active``, what modern clients send by default.
+                return JobCount.objects.total_for(self.request.user, state=value)
+        return None
+
     def perform_create(self, serializer):
         data = serializer.validated_data
         return services.job_create(
@@ -142,8 +154,8 @@ class JobViewSet(DCIViewSet):
     def perform_destroy(self, instance, etag):
         services.job_archive(job=instance, etag=etag)
 
-    def find(self, model, body_key):
-        """The row a body names by id, among those the caller may see: unknown or hidden → 404."""
+    def find(self, body_key, queryset):
+        """The row of ``queryset`` a body names by id: missing or malformed → 400, unknown → 404."""
         value = self.request.data.get(body_key)
         if not value:
             raise BadRequest(f"{body_key} is required", {"errors": {body_key: ["This field is required."]}})
@@ -151,9 +163,9 @@ class JobViewSet(DCIViewSet):
             pk = uuid.UUID(str(value))
         except ValueError:
             raise BadRequest(f"{body_key} is not a valid id", {"errors": {body_key: ["Not a valid UUID."]}}) from None
-        row = self.scoped(model, pk=pk).first()
+        row = queryset.filter(pk=pk).first()
         if row is None:
-            raise NotFound(f"{model._meta.model_name} {pk} not found")
+            raise NotFound(f"{queryset.model._meta.model_name} {pk} not found")
         return row
 
     @extend_schema(
@@ -165,8 +177,9 @@ class JobViewSet(DCIViewSet):
     @action(detail=False, methods=["post"])
     def schedule(self, request):
         """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
-        remoteci = self.find(RemoteCI, "remoteci_id")
-        topic = self.find_topic()
+        remoteci = self.find("remoteci_id", self.scoped(RemoteCI))
+        # A topic the team is not subscribed to is a 412 of scheduling (SPEC §5), not a 404.
+        topic = self.find("topic_id", Topic.objects.live())
         job = job_schedule(
             remoteci=remoteci,
             topic=topic,
@@ -174,18 +187,6 @@ class JobViewSet(DCIViewSet):
             client_version=request.headers.get("Client-Version", ""),
         )
         return self.one_response(job, status.HTTP_201_CREATED)
-
-    def find_topic(self):
-        # A topic the team is not subscribed to is a 412 of scheduling, not a 404: look it up unscoped.
-        value = self.request.data.get("topic_id")
-        try:
-            pk = uuid.UUID(str(value))
-        except ValueError:
-            raise BadRequest("topic_id is not a valid id", {"errors": {"topic_id": ["Not a valid UUID."]}}) from None
-        topic = Topic.objects.live().filter(pk=pk).first()
-        if topic is None:
-            raise NotFound(f"topic {pk} not found")
-        return topic
 
     @extend_schema(
         operation_id="jobs_recheck_by_body",
@@ -195,7 +196,7 @@ class JobViewSet(DCIViewSet):
     @action(detail=False, methods=["post"], url_path="recheck")
     def recheck_from_body(self, request):
         """``POST /jobs/recheck {"job_id"}`` (the seed's form)."""
-        return self.recheck_response(self.find(Job, "job_id"))
+        return self.recheck_response(self.find("job_id", self.get_queryset()))
 
     @extend_schema(request=None, responses={201: JOB_ENVELOPE, **ERRORS})
     @action(detail=True, methods=["post"])
