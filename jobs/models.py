@@ -204,6 +204,45 @@ class Job(MutableModel):
         return str(self.id)
 
 
+class JobCountQuerySet(models.QuerySet):
+    def total_for(self, user, state=None):
+        """How many live jobs ``user`` sees (of ``state`` if given): ``Job.objects.for_user(user).count()``."""
+        if is_super_admin(user):
+            rows = self
+        elif user is None or user.team_id is None:
+            return 0
+        else:
+            rows = self.filter(team_id=user.team_id)
+        if state is not None:
+            rows = rows.filter(state=state)
+        return rows.aggregate(total=models.Sum("count"))["total"] or 0
+
+
+class JobCount(models.Model):
+    """Live jobs per team and state, kept exact by triggers on the jobs table (migration 0002).
+
+    The unfiltered ``GET /jobs`` reads ``_meta.count`` from these few rows instead of
+    counting the team's (for a super admin: everyone's) whole history. A writer adds to
+    the slot of its database connection, so that concurrent job inserts of one team do not
+    queue on one row; the count is the sum of the slots.
+    """
+
+    team_id = models.UUIDField()
+    state = models.CharField(max_length=16)
+    slot = models.SmallIntegerField()
+    count = models.BigIntegerField(default=0)
+
+    objects = JobCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team_id", "state", "slot"], name="jobcount_team_state_slot"),
+        ]
+
+    def __str__(self):
+        return f"{self.team_id} {self.state}: {self.count}"
+
+
 class JobComponent(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE)
     component = models.ForeignKey(Component, on_delete=models.PROTECT)

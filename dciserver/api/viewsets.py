@@ -161,26 +161,31 @@ class DCIViewSet(viewsets.GenericViewSet):
         return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
 
     def list(self, request, *args, **kwargs):
-        return self.list_response(self.get_queryset())
+        return self.list_response(self.get_queryset(), counted=self.count_list)
 
-    def list_response(self, queryset):
+    def count_list(self, where):
+        """The count of the caller's whole list under the raw ``where`` clauses, where the resource
+        keeps it rather than counting rows (jobs); ``None``: count the rows."""
+        return None
+
+    def list_response(self, queryset, counted=None):
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
-        filters = query.parse_where(
-            query.where_clauses(params, self.get_where_fields()), self.model, self.get_where_fields()
-        )
+        where = query.where_clauses(params, self.get_where_fields())
+        filters = query.parse_where(where, self.model, self.get_where_fields())
         embeds = query.parse_embed(params.get("embed"), self.embeds)
         queryset = queryset.filter(filters)
-        count = queryset.count()
+        count = counted(where) if counted is not None else None
+        if count is None:
+            count = queryset.count()
         page = []
         if offset < count:
             # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
             page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
         context = self.get_serializer_context()
         rows = self.get_serializer(page, many=True).data
-        for instance, data in zip(page, rows, strict=True):
-            query.render_embeds(instance, data, embeds, self.embeds, context)
+        query.render_page_embeds(page, rows, embeds, self.embeds, context)
         return Response({self.plural: rows, "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):
