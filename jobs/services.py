@@ -133,7 +133,14 @@ def jobs_kill(*, jobs, reason, skip_locked=False, updated_before=None):
     rows another transaction holds are left to it (concurrent ``expire_jobs`` runs).
     Returns the ids killed.
     """
-    locked = Job.objects.filter(pk__in=jobs.values("pk"), status__in=UNFINISHED_STATUSES, archived_at__isnull=True)
+    query = jobs.query
+    if query.is_sliced or query.distinct or query.combinator:
+        # A slice (expire_jobs' batches) or a distinct queryset cannot be locked as it is: through its ids.
+        jobs = Job.objects.filter(pk__in=jobs.values("pk"))
+    # Otherwise the filter applies to ``jobs`` itself: as ``pk IN (jobs)`` the planner may join the
+    # jobs table to itself and walk every unfinished job once per unfinished job (schedule took
+    # 50 ms with 500 unfinished jobs in the bench), where the remoteci's own index answers at once.
+    locked = jobs.filter(status__in=UNFINISHED_STATUSES, archived_at__isnull=True)
     if updated_before is not None:
         # Re-checked under the lock: a job that sent a heartbeat meanwhile lives on.
         locked = locked.filter(updated_at__lt=updated_before)
