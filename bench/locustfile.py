@@ -104,7 +104,8 @@ class Warmup(BenchUser):
 
     def on_start(self):
         names = PLAN["all_users"]
-        self.headers = basic(names[next(_LOGINS) % len(names)])
+        # A new connection each time, so that every worker process meets every login.
+        self.headers = {**basic(names[next(_LOGINS) % len(names)]), "Connection": "close"}
 
     @task
     def ceiling(self):
