@@ -641,12 +641,17 @@ def _line(name, r):
 
 
 def start_profile(server, scenario, args):
-    """py-spy every worker while the scenario runs (collapsed stacks, for docs/performance.md)."""
+    """py-spy every worker while the scenario runs (collapsed stacks, for docs/performance.md).
+
+    Summarize with ``python -m bench.profile --kinds var/bench``.
+    """
     spies = []
     for pid in server.worker_pids():
         out = OUT_DIR / f"profile-{scenario.name}-{pid}.txt"
         cmd = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw", "--output", str(out)]
-        cmd += ["--rate", "200", "--duration", str(args.duration if not scenario.iterations else 120), "--nonblocking"]
+        # --gil: only the thread holding the GIL is sampled, i.e. where the worker's CPU goes (a thread
+        # waiting on PostgreSQL or on a socket is not counted).
+        cmd += ["--rate", "200", "--duration", str(args.duration if not scenario.iterations else 120), "--gil"]
         spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return spies
 
