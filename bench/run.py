@@ -166,6 +166,13 @@ def plan(url, uploads):
                 [team_id, scheduled],
             )
             jobstate_job_ids = [str(row[0]) for row in cursor.fetchall()]
+            if not jobstate_job_ids:
+                # A small scale: every remoteci of the team also schedules; share them.
+                cursor.execute(
+                    "SELECT id FROM jobs_job WHERE team_id = %s AND archived_at IS NULL ORDER BY id DESC LIMIT 500",
+                    [team_id],
+                )
+                jobstate_job_ids = [str(row[0]) for row in cursor.fetchall()]
             cursor.execute(
                 """
                 SELECT j.id FROM jobs_job j WHERE j.team_id = %s AND j.archived_at IS NULL
@@ -438,7 +445,8 @@ def percentile(sorted_values, fraction):
 def summarize(raw, name):
     entry = raw["requests"].get(name)
     if not entry:
-        return {"requests": 0}
+        empty = dict.fromkeys(("rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "queries"))
+        return {"requests": 0, **empty, "errors": 0, "statuses": {}}
     latencies = sorted(entry["latencies"])
     elapsed = max((raw["last"] or 0) - (raw["first"] or 0), 1e-9)
     queries = entry["queries"]
@@ -679,12 +687,10 @@ def evaluate(report):
         if name in scenarios and "ratio" in scenarios[name]:
             ratio = scenarios[name]["ratio"]
             checks.append((f"{name} ≥ {target:.0%} of the ceiling", f"{ratio:.0%}", ratio >= target))
-    if "schedule-paced" in scenarios:
-        p99 = scenarios["schedule-paced"]["p99_ms"]
-        checks.append(("schedule p99 < 100 ms, 100 remotecis at once (1/s each)", f"{p99} ms", p99 < 100))
-    if "schedule" in scenarios:
-        p99 = scenarios["schedule"]["p99_ms"]
-        checks.append(("schedule p99 < 100 ms, 100 remotecis at once (no pause)", f"{p99} ms", p99 < 100))
+    for name, how in (("schedule-paced", "1/s each"), ("schedule", "no pause")):
+        p99 = scenarios.get(name, {}).get("p99_ms")
+        if p99 is not None:
+            checks.append((f"schedule p99 < 100 ms, 100 remotecis at once ({how})", f"{p99} ms", p99 < 100))
     if "schedule_duplicates" in report:
         dup = report["schedule_duplicates"]["duplicate_jobs"]
         checks.append(("zero duplicate schedule assignments", str(dup), dup == 0))
@@ -692,7 +698,8 @@ def evaluate(report):
         if "small" in sides and "full" in sides and sides["small"].get("p50_ms"):
             ratio = sides["full"]["p50_ms"] / sides["small"]["p50_ms"]
             sides["ratio_p50"] = round(ratio, 2)
-            checks.append((f"{name} p50 latency, 200k vs 2k jobs ≤ 1.5×", f"{ratio:.2f}×", ratio <= 1.5))
+            big, small = report["counts"]["jobs"], max(1, report["counts"]["jobs"] // 100)
+            checks.append((f"{name} p50 latency, {big:,} vs {small:,} jobs ≤ 1.5×", f"{ratio:.2f}×", ratio <= 1.5))
     dd = report.get("dd", {})
     for name in ("upload-1m", "upload-200m", "upload-junit-50k"):
         result = scenarios.get(name)
@@ -735,7 +742,8 @@ def render(report):
         lines.append(f"| {name} | – | skipped | | | | | | {reason[:120]} |")
     if report["latency"]:
         lines += ["", "List latency, one user at a time (p50 / p95 ms):", ""]
-        lines += ["| list | 2,000 jobs | 200,000 jobs | ratio (p50) |", "|---|---:|---:|---:|"]
+        big = report["counts"]["jobs"]
+        lines += [f"| list | {max(1, big // 100):,} jobs | {big:,} jobs | ratio (p50) |", "|---|---:|---:|---:|"]
         for name, sides in report["latency"].items():
             small, full = sides.get("small", {}), sides.get("full", {})
             lines.append(
