@@ -9,6 +9,7 @@ with the number of job definitions, components or past jobs.
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from dciserver.api.exceptions import PreconditionFailed
 from jobs import services
@@ -57,10 +58,15 @@ def _skip(jobdefinition, topic, reason):
 def job_schedule(*, remoteci, topic, user_agent="", client_version=""):
     """Hand ``remoteci`` its next job of ``topic``, or raise 412 saying why there is none."""
     with transaction.atomic():
-        remoteci = RemoteCI.objects.select_for_update().get(pk=remoteci.pk)
+        # The lock, read together with the subscription it checks (one round trip).
+        remoteci = (
+            RemoteCI.objects.select_for_update(of=("self",))
+            .annotate(subscribed=Exists(TopicSubscription.objects.filter(topic=topic, team_id=OuterRef("team_id"))))
+            .get(pk=remoteci.pk)
+        )
         if not remoteci.active or remoteci.archived_at is not None:
             raise PreconditionFailed(f'RemoteCI "{remoteci.id}" is not active.')
-        if not TopicSubscription.objects.filter(topic=topic, team_id=remoteci.team_id).exists():
+        if not remoteci.subscribed:
             raise PreconditionFailed(f"Team is not subscribed to topic {topic.id}.")
 
         job = (
