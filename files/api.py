@@ -4,14 +4,14 @@ import io
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
 from dciserver.api.query import Embed, Filter
-from dciserver.api.schema import ERRORS, ErrorSerializer, one_envelope
+from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer
 from dciserver.api.viewsets import DCIViewSet
 from files import services
@@ -181,6 +181,47 @@ UPLOAD_ERRORS = {
 }
 
 
+def upload_schema(methods=None):
+    """``POST /files`` and ``POST /jobs/<id>/files``: raw bytes with ``DCI-*`` headers, or a JSON body."""
+    return extend_schema(
+        methods=methods,
+        request={"application/octet-stream": OpenApiTypes.BINARY, "application/json": FileJSONSerializer},
+        parameters=FILE_UPLOAD_HEADERS,
+        responses={201: one_envelope(FileSerializer, "file"), **ERRORS, **UPLOAD_ERRORS},
+    )
+
+
+# GET /jobs/<id>/results: the seed's shape, keyed by file name.
+results_schema = extend_schema(
+    responses={
+        200: inline_serializer(
+            "JobResults",
+            {
+                "_meta": MetaSerializer(),
+                "results": serializers.DictField(
+                    child=inline_serializer(
+                        "JUnitSummary",
+                        {
+                            "errors": serializers.CharField(),
+                            "failures": serializers.CharField(),
+                            "name": serializers.CharField(),
+                            "skips": serializers.CharField(),
+                            "success": serializers.IntegerField(),
+                            "time": serializers.CharField(),
+                            "total": serializers.CharField(),
+                            "file_id": serializers.UUIDField(),
+                            "filename": serializers.CharField(),
+                            "error": serializers.CharField(required=False),
+                        },
+                    )
+                ),
+            },
+        ),
+        **ERRORS,
+    }
+)
+
+
 class FileViewSet(DCIViewSet):
     """Files: immutable; members of the job's team upload them, team admins and super admins delete them."""
 
@@ -211,11 +252,7 @@ class FileViewSet(DCIViewSet):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "inline_content": True}
 
-    @extend_schema(
-        request={"application/octet-stream": OpenApiTypes.BINARY, "application/json": FileJSONSerializer},
-        parameters=FILE_UPLOAD_HEADERS,
-        responses={201: one_envelope(FileSerializer, "file"), **ERRORS, **UPLOAD_ERRORS},
-    )
+    @upload_schema()
     def create(self, request, *args, **kwargs):
         """Upload a file: the raw bytes with ``DCI-*`` headers, or a JSON body when there is no ``DCI-NAME``."""
         return self.one_response(file_upload(request), status.HTTP_201_CREATED)

@@ -1,13 +1,15 @@
 """The API of teams, users, remotecis and the caller's identity."""
 
 from django.contrib.auth.hashers import make_password
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dciserver.api.query import Embed, Filter
+from dciserver.api.schema import ERRORS, ETAG_HEADERS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
@@ -105,11 +107,13 @@ class TeamViewSet(DCIViewSet):
         if instance.name == ADMIN_TEAM_NAME:
             self.deny("The admin team cannot be deleted.")
 
+    @sublist_schema(RemoteCISerializer, "remotecis")
     @action(detail=True, methods=["get"])
     def remotecis(self, request, pk=None):
         team = self.get_object()
         return self.sublist(RemoteCIViewSet, team=team)
 
+    @sublist_schema(UserSerializer, "users")
     @action(detail=True, methods=["get"])
     def users(self, request, pk=None):
         team = self.get_object()
@@ -155,11 +159,25 @@ class UserViewSet(DCIViewSet):
         if not (user.is_super_admin or (user.is_team_admin and instance.team_id == user.team_id)):
             self.deny("Only admins delete users.")
 
+    @extend_schema(
+        methods=["GET"],
+        parameters=[OpenApiParameter("embed", str, description="Comma list of related objects to nest.")],
+        responses={200: one_envelope(UserSerializer, "user"), 304: OpenApiResponse(None), **ERRORS},
+    )
+    @extend_schema(
+        methods=["PUT"],
+        parameters=ETAG_HEADERS,
+        responses={
+            204: OpenApiResponse(None, description="Done; the new etag is in the ETag header"),
+            **ERRORS,
+            412: WRITE_ERRORS[412],
+        },
+    )
     @action(detail=False, methods=["get", "put"])
     def me(self, request):
         """``GET /users/me`` and ``PUT /users/me`` (a user changes their own password)."""
-        if request.method == "GET":
-            # The caller's own row, served like GET /users/<id>: embeds and If-None-Match included.
+        if request.method != "PUT":
+            # GET and HEAD: the caller's own row, served like GET /users/<id> (embeds, If-None-Match).
             self.kwargs[self.lookup_field] = str(request.user.pk)
             return self.retrieve(request)
         me = self.get_queryset().get(pk=request.user.pk)
@@ -197,6 +215,10 @@ class RemoteCIViewSet(DCIViewSet):
         if "team" in data and data["team"].id != instance.team_id and not user.is_super_admin:
             self.deny("Only super admins move a remoteci to another team.")
 
+    @extend_schema(
+        parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The data, a bare object"), **ERRORS},
+    )
     @action(detail=True, methods=["get"])
     def data(self, request, pk=None):
         """``GET /remotecis/<id>/data?keys=a,b``: the remoteci's data, or only those keys.
@@ -235,7 +257,7 @@ IDENTITY = inline_serializer(
 class IdentityView(APIView):
     """``GET /identity``: who the caller is, in the shape old and modern clients read."""
 
-    @extend_schema(responses=IDENTITY)
+    @extend_schema(responses={200: IDENTITY, **ERRORS})
     def get(self, request):
         user = request.user
         teams = {}

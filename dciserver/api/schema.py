@@ -1,8 +1,12 @@
 """OpenAPI (drf-spectacular) true to the DCI wire format: envelopes, 204s with ETags, the error shape."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+import copy
+
+from drf_spectacular.drainage import set_override
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.plumbing import force_instance, is_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
 _envelopes = {}
@@ -22,20 +26,23 @@ def _component_name(serializer_class):
     return serializer_class.__name__.removesuffix("Serializer")
 
 
+def _envelope(name, fields):
+    if name not in _envelopes:
+        # The envelope is the whole answer, also of a list action: never wrapped in an array.
+        _envelopes[name] = set_override(inline_serializer(name, fields), "many", False)
+    return _envelopes[name]
+
+
 def one_envelope(serializer_class, singular):
     """``{"<singular>": {...}}``"""
-    name = f"{_component_name(serializer_class)}Envelope"
-    if name not in _envelopes:
-        _envelopes[name] = inline_serializer(name, {singular: serializer_class()})
-    return _envelopes[name]
+    return _envelope(f"{_component_name(serializer_class)}Envelope", {singular: serializer_class()})
 
 
 def list_envelope(serializer_class, plural):
     """``{"<plural>": [...], "_meta": {"count": N}}``"""
-    name = f"{_component_name(serializer_class)}List"
-    if name not in _envelopes:
-        _envelopes[name] = inline_serializer(name, {plural: serializer_class(many=True), "_meta": MetaSerializer()})
-    return _envelopes[name]
+    return _envelope(
+        f"{_component_name(serializer_class)}List", {plural: serializer_class(many=True), "_meta": MetaSerializer()}
+    )
 
 
 ERRORS = {
@@ -43,6 +50,10 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Missing or wrong credentials"),
     403: OpenApiResponse(ErrorSerializer, description="Authenticated but not allowed"),
     404: OpenApiResponse(ErrorSerializer, description="Not found (or another team's)"),
+    # Any call: too many failed logins for the name or the address (Retry-After says how long to wait),
+    # and the database not answering.
+    429: OpenApiResponse(ErrorSerializer, description="Too many failed logins; see Retry-After"),
+    503: OpenApiResponse(ErrorSerializer, description="The database does not answer"),
 }
 WRITE_ERRORS = {
     412: OpenApiResponse(ErrorSerializer, description="Missing or stale etag"),
@@ -61,6 +72,15 @@ ETAG_HEADERS = [
         "If-Match", str, OpenApiParameter.HEADER, description="The current etag (or send it as an ETag header)."
     ),
 ]
+
+
+def sublist_schema(serializer_class, plural, methods=None):
+    """``GET /<parent>/<id>/<children>``: the child resource's list envelope and list language."""
+    return extend_schema(
+        methods=methods,
+        parameters=LIST_PARAMETERS,
+        responses={200: list_envelope(serializer_class, plural), **ERRORS},
+    )
 
 
 class DCIAutoSchema(AutoSchema):
@@ -84,6 +104,23 @@ class DCIAutoSchema(AutoSchema):
             params += ETAG_HEADERS
         return params
 
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        if self.method == "PUT" and is_serializer(serializer):
+            # A DCI PUT changes only the fields it names (SPEC §5: ``{comment?, status?}``):
+            # its body is PATCH's, with nothing required.
+            serializer = copy.copy(force_instance(serializer))
+            serializer.partial = True
+        return super()._get_request_for_media_type(serializer, direction)
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            if parameter["in"] == "query" and parameter["name"] in ("limit", "offset"):
+                # ``?limit=`` (empty) means the default, like no limit at all; a negative one is a 400.
+                parameter["allowEmptyValue"] = True
+                parameter["schema"]["minimum"] = 0
+        return parameters
+
     def get_response_serializers(self):
         view = self._dci_view()
         if view is None or view.action not in ("list", "retrieve", "create", "update", "partial_update", "destroy"):
@@ -100,6 +137,35 @@ class DCIAutoSchema(AutoSchema):
             **ERRORS,
             **WRITE_ERRORS,
         }
+
+
+class TimestampField(OpenApiSerializerFieldExtension):
+    """Timestamps are ISO-8601 UTC without an offset (``2016-02-25T13:32:41.706080``, SPEC §1).
+
+    OpenAPI's ``date-time`` format is RFC 3339, which requires an offset: say what is sent.
+    """
+
+    target_class = "rest_framework.fields.DateTimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$",
+            "example": "2016-02-25T13:32:41.706080",
+            "description": "ISO-8601, UTC, without an offset.",
+        }
+
+
+class ActiveFieldSchema(OpenApiSerializerFieldExtension):
+    """The 2016 boolean ``active``; in a request, ``null`` means "unchanged" (what the 2016 client sends)."""
+
+    target_class = "dciserver.api.serializers.ActiveField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "request":
+            return {"type": "boolean", "nullable": True, "description": "null: leave it as it is."}
+        return {"type": "boolean"}
 
 
 class BasicAuthScheme(OpenApiAuthenticationExtension):

@@ -2,12 +2,14 @@
 
 import uuid
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import NotFound
 from dciserver.api.query import Embed, Filter
+from dciserver.api.schema import ERRORS, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
@@ -99,6 +101,10 @@ class SuperAdminWrites:
         self.check_create(user, None)
 
 
+class SubscriptionSerializer(serializers.Serializer):
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
+
+
 class TopicViewSet(SuperAdminWrites, DCIViewSet):
     model = Topic
     serializer_class = TopicSerializer
@@ -107,11 +113,23 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
     where_fields = COMMON_FILTERS
     lookup_by_name = True
 
+    @sublist_schema(TeamSerializer, "teams", methods=["GET"])
+    @extend_schema(
+        methods=["POST"],
+        request=SubscriptionSerializer,
+        responses={
+            201: inline_serializer(
+                "Subscription",
+                {"topic_id": serializers.UUIDField(), "team_id": serializers.UUIDField(), "team": TeamSerializer()},
+            ),
+            **ERRORS,
+        },
+    )
     @action(detail=True, methods=["get", "post"])
     def teams(self, request, pk=None):
         """``GET /topics/<id>/teams`` lists the subscribed teams; ``POST {team_id}`` subscribes one."""
         topic = self.get_object()
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (DRF routes HEAD to the GET action)
             return self.sublist(TeamViewSet, topics=topic)
         self.check_create(request.user, None)
         serializer = SubscriptionSerializer(data=request.data, context=self.get_serializer_context())
@@ -123,6 +141,7 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
             status=status.HTTP_201_CREATED,
         )
 
+    @extend_schema(request=None, responses={204: OpenApiResponse(None, description="Unsubscribed"), **ERRORS})
     @action(detail=True, methods=["delete"], url_path=r"teams/(?P<team_id>[^/]+)")
     def unsubscribe(self, request, pk=None, team_id=None):
         """``DELETE /topics/<id>/teams/<team_id>``."""
@@ -133,10 +152,12 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
             raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @sublist_schema(ComponentSerializer, "components")
     @action(detail=True, methods=["get"])
     def components(self, request, pk=None):
         return self.sublist(ComponentViewSet, topic=self.get_object())
 
+    @sublist_schema(JobDefinitionSerializer, "jobdefinitions")
     @action(detail=True, methods=["get"])
     def jobdefinitions(self, request, pk=None):
         return self.sublist(JobDefinitionViewSet, topic=self.get_object())
@@ -147,10 +168,6 @@ def _uuid_or_404(value):
         return uuid.UUID(value)
     except ValueError:
         raise NotFound() from None
-
-
-class SubscriptionSerializer(serializers.Serializer):
-    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
 
 
 class ComponentViewSet(SuperAdminWrites, DCIViewSet):

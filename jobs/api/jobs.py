@@ -8,9 +8,10 @@ from rest_framework.decorators import action
 
 from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
-from dciserver.api.schema import ERRORS, WRITE_ERRORS, list_envelope, one_envelope
+from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField
 from dciserver.api.viewsets import DCIViewSet
+from files import api as files_api
 from files.models import File
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
@@ -207,29 +208,28 @@ class JobViewSet(DCIViewSet):
     def recheck_response(self, job):
         return self.one_response(services.job_recheck(job=job), status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: list_envelope(JobStateSerializer, "jobstates"), **ERRORS})
+    @sublist_schema(JobStateSerializer, "jobstates")
     @action(detail=True, methods=["get"])
     def jobstates(self, request, pk=None):
         return self.sublist(JobStateViewSet, job=self.get_object())
 
-    @extend_schema(responses={200: list_envelope(ComponentSerializer, "components"), **ERRORS})
+    @sublist_schema(ComponentSerializer, "components")
     @action(detail=True, methods=["get"])
     def components(self, request, pk=None):
         return self.sublist(ComponentViewSet, jobs=self.get_object())
 
+    @sublist_schema(files_api.FileSerializer, "files", methods=["GET"])
+    @files_api.upload_schema(methods=["POST"])
     @action(detail=True, methods=["get", "post"])
     def files(self, request, pk=None):
-        from files import api as files_api
-
         job = self.get_object()
         if request.method == "POST":
             return files_api.job_files_create(self, request, job)
         return self.sublist(files_api.FileViewSet, job=job)
 
+    @files_api.results_schema
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
-        from files import api as files_api
-
         return files_api.job_results_response(self.get_object())
 
 
@@ -239,6 +239,8 @@ class JobStateViewSet(DCIViewSet):
     model = JobState
     serializer_class = JobStateSerializer
     singular, plural = "jobstate", "jobstates"
+    # Jobstates are immutable: no PUT or PATCH.
+    http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "status")
     where_fields = {
         "id": Filter("id"),
