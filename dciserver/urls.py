@@ -37,9 +37,14 @@ if settings.DCI_BENCH:
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    re_path(r"^api/v1$", api_root),
+    re_path(r"^api/v1$", api_root, name="api-root-bare"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # An HTML page only: its template renderer cannot answer OPTIONS (DRF's metadata), so it does not.
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="docs",
+    ),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -45,7 +45,15 @@ class AuditLogViewSet(DCIViewSet):
         "method": Filter("method"),
     }
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if not (request.user.is_super_admin or request.user.is_team_admin):
+    # Checked in the actions, not in initial(): a method the route does not serve is a 405 for everyone.
+    def list(self, request, *args, **kwargs):
+        self.check_admin(request.user)
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request, *args, **kwargs):
+        self.check_admin(request.user)
+        return super().retrieve(request, *args, **kwargs)
+
+    def check_admin(self, user):
+        if not (user.is_super_admin or user.is_team_admin):
             self.deny("The audit log is for admins.")

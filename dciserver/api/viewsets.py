@@ -132,7 +132,10 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     def get_object(self, queryset=None):
         queryset = self.get_queryset() if queryset is None else queryset
-        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        if value is None:
+            # A route without an id (``/users/me``) asked for its object, as DRF's OPTIONS does.
+            raise NotFound()
         try:
             queryset = queryset.filter(pk=uuid.UUID(value))
         except ValueError:
