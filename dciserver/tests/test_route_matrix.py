@@ -1,0 +1,348 @@
+"""Who may do what, generated from the URL configuration: every ``/api/`` route × every method × every role.
+
+The routes and their methods come from ``dciserver.urls`` itself (the DRF router's viewsets
+and their actions, and the plain views), so a new route cannot escape: it needs a rule in
+``RULES`` or ``test_every_route_has_a_rule`` fails. The expected status of each row is
+computed from that small table:
+
+- anonymous and a wrong password: 401 (authentication comes first, whatever the method);
+- a method the route does not serve: 405;
+- otherwise the route's policy for the role: ``OK`` (200 for GET, HEAD and OPTIONS, 201 for
+  POST, 204 for PUT, PATCH and DELETE) or the status of the refusal.
+
+The objects in the paths belong to the lab team (its catalogue: topics the lab is subscribed
+to); ``other_*`` roles belong to the rival team, for whom those objects do not exist.
+Each role's request runs in a savepoint rolled back afterwards, so every role meets the
+same world.
+"""
+
+import re
+
+import pytest
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from conftest import PASSWORD, client_for
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "wrong_password", "user", "team_admin", "other_user", "other_admin", "super_admin")
+MEMBERS = ROLES[2:]
+METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+OK = "ok"
+SUCCESS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201, "PUT": 204, "PATCH": 204, "DELETE": 204}
+
+
+def policy(user, team_admin, other_user, other_admin, super_admin):
+    return dict(zip(MEMBERS, (user, team_admin, other_user, other_admin, super_admin), strict=True))
+
+
+# Policies: what each authenticated role gets when the route serves the method.
+EVERYONE = policy(OK, OK, OK, OK, OK)
+# A row of the lab (or of its catalogue): its members and super admins; the rival team does not see it.
+MEMBERS_OF_LAB = policy(OK, OK, 404, 404, OK)
+# Written by the lab's admins (and super admins); a plain member is refused.
+ADMINS_OF_LAB = policy(403, OK, 404, 404, OK)
+# The catalogue and teams are written by super admins; the lab's members see the row but are refused.
+SUPER_ADMINS_ON_LAB_ROW = policy(403, 403, 404, 404, OK)
+SUPER_ADMINS = policy(403, 403, 403, 403, OK)
+# Creations naming the lab's rows in the body: a rival's request names rows it cannot see.
+# A serializer-validated id is a 400 on the field; an id looked up by the view is a 404.
+MEMBERS_CREATE = policy(OK, OK, 400, 400, OK)
+MEMBERS_CREATE_BY_LOOKUP = policy(OK, OK, 404, 404, OK)
+ADMINS_CREATE = policy(403, OK, 400, 400, OK)
+SUPER_ADMINS_CREATE_IN_LAB_TOPIC = policy(403, 403, 400, 400, OK)
+AUDIT_LIST = policy(403, OK, 403, OK, OK)
+AUDIT_ENTRY_OF_LAB = policy(403, OK, 403, 404, OK)
+
+# (url name, method) → policy, for every route and method the URL configuration serves.
+# fmt: off
+RULES = {
+    ("api-root", "GET"): EVERYONE,
+    ("api-root-bare", "GET"): EVERYONE,
+    ("identity", "GET"): EVERYONE,
+    ("schema", "GET"): EVERYONE,
+    ("docs", "GET"): EVERYONE,
+    ("team-list", "GET"): EVERYONE,
+    ("team-list", "POST"): SUPER_ADMINS,
+    ("team-detail", "GET"): MEMBERS_OF_LAB,
+    ("team-detail", "PUT"): ADMINS_OF_LAB,
+    ("team-detail", "PATCH"): ADMINS_OF_LAB,
+    ("team-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("team-remotecis", "GET"): MEMBERS_OF_LAB,
+    ("team-users", "GET"): MEMBERS_OF_LAB,
+    ("user-list", "GET"): EVERYONE,
+    ("user-list", "POST"): ADMINS_CREATE,
+    ("user-me", "GET"): EVERYONE,
+    ("user-me", "PUT"): EVERYONE,
+    ("user-detail", "GET"): MEMBERS_OF_LAB,
+    ("user-detail", "PUT"): ADMINS_OF_LAB,
+    ("user-detail", "PATCH"): ADMINS_OF_LAB,
+    ("user-detail", "DELETE"): ADMINS_OF_LAB,
+    ("remoteci-list", "GET"): EVERYONE,
+    ("remoteci-list", "POST"): MEMBERS_CREATE,
+    ("remoteci-detail", "GET"): MEMBERS_OF_LAB,
+    ("remoteci-detail", "PUT"): MEMBERS_OF_LAB,
+    ("remoteci-detail", "PATCH"): MEMBERS_OF_LAB,
+    ("remoteci-detail", "DELETE"): MEMBERS_OF_LAB,
+    ("remoteci-data", "GET"): MEMBERS_OF_LAB,
+    ("topic-list", "GET"): EVERYONE,
+    ("topic-list", "POST"): SUPER_ADMINS,
+    ("topic-detail", "GET"): MEMBERS_OF_LAB,
+    ("topic-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
+    ("topic-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
+    ("topic-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("topic-components", "GET"): MEMBERS_OF_LAB,
+    ("topic-jobdefinitions", "GET"): MEMBERS_OF_LAB,
+    ("topic-teams", "GET"): MEMBERS_OF_LAB,
+    ("topic-teams", "POST"): SUPER_ADMINS_ON_LAB_ROW,
+    ("topic-unsubscribe", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-list", "GET"): EVERYONE,
+    ("component-list", "POST"): SUPER_ADMINS_CREATE_IN_LAB_TOPIC,
+    ("component-detail", "GET"): MEMBERS_OF_LAB,
+    ("component-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("jobdefinition-list", "GET"): EVERYONE,
+    ("jobdefinition-list", "POST"): SUPER_ADMINS_CREATE_IN_LAB_TOPIC,
+    ("jobdefinition-detail", "GET"): MEMBERS_OF_LAB,
+    ("jobdefinition-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
+    ("jobdefinition-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
+    ("jobdefinition-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("job-list", "GET"): EVERYONE,
+    ("job-list", "POST"): MEMBERS_CREATE,
+    ("job-recheck-from-body", "POST"): MEMBERS_CREATE_BY_LOOKUP,
+    ("job-schedule", "POST"): MEMBERS_CREATE_BY_LOOKUP,
+    ("job-detail", "GET"): MEMBERS_OF_LAB,
+    ("job-detail", "PUT"): MEMBERS_OF_LAB,
+    ("job-detail", "PATCH"): MEMBERS_OF_LAB,
+    ("job-detail", "DELETE"): ADMINS_OF_LAB,
+    ("job-components", "GET"): MEMBERS_OF_LAB,
+    ("job-files", "GET"): MEMBERS_OF_LAB,
+    ("job-files", "POST"): MEMBERS_OF_LAB,
+    ("job-jobstates", "GET"): MEMBERS_OF_LAB,
+    ("job-recheck", "POST"): MEMBERS_OF_LAB,
+    ("job-results", "GET"): MEMBERS_OF_LAB,
+    ("jobstate-list", "GET"): EVERYONE,
+    ("jobstate-list", "POST"): MEMBERS_CREATE,
+    ("jobstate-detail", "GET"): MEMBERS_OF_LAB,
+    ("jobstate-detail", "DELETE"): ADMINS_OF_LAB,
+    ("file-list", "GET"): EVERYONE,
+    ("file-list", "POST"): MEMBERS_CREATE_BY_LOOKUP,
+    ("file-detail", "GET"): MEMBERS_OF_LAB,
+    ("file-detail", "DELETE"): ADMINS_OF_LAB,
+    ("file-content", "GET"): MEMBERS_OF_LAB,
+    ("audit-list", "GET"): AUDIT_LIST,
+    ("audit-detail", "GET"): AUDIT_ENTRY_OF_LAB,
+}
+# fmt: on
+
+# Views anyone may call, signed in or not (a wrong password is still refused: credentials sent are checked).
+PUBLIC = {"api-root", "api-root-bare", "schema", "docs"}
+
+# Valid bodies of the writes; ``{name}`` is replaced by the id of the cast's object of that name.
+BODIES = {
+    ("team-list", "POST"): {"name": "new-lab"},
+    ("team-detail", "PUT"): {"name": "renamed-lab"},
+    ("team-detail", "PATCH"): {"name": "renamed-lab"},
+    ("user-list", "POST"): {"name": "new-user", "password": "pw", "team_id": "{team}"},
+    ("user-me", "PUT"): {"fullname": "Me Myself"},
+    ("user-detail", "PUT"): {"fullname": "Renamed Colleague"},
+    ("user-detail", "PATCH"): {"fullname": "Renamed Colleague"},
+    ("remoteci-list", "POST"): {"name": "rack-new", "team_id": "{team}"},
+    ("remoteci-detail", "PUT"): {"name": "rack-renamed"},
+    ("remoteci-detail", "PATCH"): {"name": "rack-renamed"},
+    ("topic-list", "POST"): {"name": "new-topic"},
+    ("topic-detail", "PUT"): {"name": "renamed-topic"},
+    ("topic-detail", "PATCH"): {"name": "renamed-topic"},
+    ("topic-teams", "POST"): {"team_id": "{other_team}"},
+    ("component-list", "POST"): {"name": "new-component", "type": "compose", "topic_id": "{topic}"},
+    ("component-detail", "PUT"): {"title": "renamed"},
+    ("component-detail", "PATCH"): {"title": "renamed"},
+    ("jobdefinition-list", "POST"): {"name": "new-jobdefinition", "topic_id": "{topic}"},
+    ("jobdefinition-detail", "PUT"): {"priority": 7},
+    ("jobdefinition-detail", "PATCH"): {"priority": 7},
+    ("job-list", "POST"): {"remoteci_id": "{remoteci}", "jobdefinition_id": "{jobdefinition}"},
+    ("job-detail", "PUT"): {"comment": "renamed"},
+    ("job-detail", "PATCH"): {"comment": "renamed"},
+    ("job-recheck-from-body", "POST"): {"job_id": "{job}"},
+    ("job-schedule", "POST"): {"remoteci_id": "{remoteci}", "topic_id": "{topic}"},
+    ("job-files", "POST"): {"name": "seed.log", "content": "hello", "mime": "text/plain"},
+    ("jobstate-list", "POST"): {"job_id": "{job}", "status": "running"},
+    ("file-list", "POST"): {"name": "json.log", "content": "hello", "job_id": "{job}"},
+}
+
+# Which object of the cast each path parameter names, by route.
+PATH_OBJECTS = {
+    "team": "team",
+    "user": "colleague",
+    "remoteci": "remoteci",
+    "topic": "topic",
+    "component": "component",
+    "jobdefinition": "jobdefinition",
+    "job": "job",
+    "jobstate": "jobstate",
+    "file": "file",
+    "audit": "audit",
+}
+
+
+def api_routes():
+    """Every route under ``/api/``: (url name, path regex, methods it serves), from the URL configuration."""
+
+    def walk(resolver, prefix):
+        for entry in resolver.url_patterns:
+            pattern = prefix + str(entry.pattern).lstrip("^")
+            if isinstance(entry, URLResolver):
+                yield from walk(entry, pattern)
+            elif isinstance(entry, URLPattern) and pattern.startswith("api/"):
+                yield entry.name, pattern, served_methods(entry.callback)
+
+    return sorted(walk(get_resolver(), ""), key=lambda route: (route[1], route[0] or ""))
+
+
+def served_methods(callback):
+    """The methods a view answers other than with 405."""
+    view_class = getattr(callback, "cls", None)
+    initkwargs = getattr(callback, "view_initkwargs", None) or {}
+    allowed = {m.upper() for m in initkwargs.get("http_method_names", getattr(view_class, "http_method_names", ()))}
+    actions = getattr(callback, "actions", None)
+    if actions is not None:  # a viewset route: the router's method → action mapping
+        methods = {method.upper() for method in actions}
+    else:  # an APIView or a Django view: its handler methods
+        methods = {m for m in allowed if hasattr(view_class, m.lower())} if view_class else {"GET"}
+    if "GET" in methods:
+        methods |= {"HEAD"}
+    if view_class and "OPTIONS" in allowed:
+        methods |= {"OPTIONS"}
+    return sorted(methods & allowed if allowed else methods)
+
+
+ROUTES = api_routes()
+
+
+def concrete_path(pattern, objects):
+    """``api/v1/jobs/(?P<pk>[^/]+)/files/?$`` → ``/api/v1/jobs/<the job's id>/files``."""
+    kind = pattern.removeprefix("api/v1/").split("/")[0].removesuffix("s")
+
+    def value(match):
+        name = match.group(1)
+        return str(objects[PATH_OBJECTS[kind] if name == "pk" else name.removesuffix("_id")].pk)
+
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", value, pattern)
+    return "/" + path.replace("/?$", "").replace("$", "").rstrip("/") + ("/" if pattern.endswith("/") else "")
+
+
+def expected_status(name, method, role, served):
+    if role in ("anonymous", "wrong_password"):
+        if role == "anonymous" and name in PUBLIC:
+            return SUCCESS[method] if method in served else 405
+        return 401
+    if method not in served:
+        return 405
+    if method == "OPTIONS":
+        return 200
+    rule = RULES[(name, "GET" if method == "HEAD" else method)][role]
+    return SUCCESS[method] if rule == OK else rule
+
+
+@pytest.fixture
+def cast(team, other_team, user, team_admin, colleague, other_user, other_admin, super_admin, jobstate, file):
+    """Every role's user, and the lab's objects the paths and bodies name."""
+    from dciserver.models import AuditLog
+
+    job = jobstate.job
+    audit = AuditLog.objects.create(
+        user=user, user_name=user.name, team=team, action="create", resource="job", method="POST", status_code=201
+    )
+    users = {
+        "user": user,
+        "team_admin": team_admin,
+        "other_user": other_user,
+        "other_admin": other_admin,
+        "super_admin": super_admin,
+    }
+    objects = {
+        "team": team,
+        "other_team": other_team,
+        "colleague": colleague,
+        "remoteci": job.remoteci,
+        "topic": job.topic,
+        "component": job.components.get(),
+        "jobdefinition": job.jobdefinition,
+        "job": job,
+        "jobstate": jobstate,
+        "file": file,
+        "audit": audit,
+    }
+    return users, objects
+
+
+def client_as(role, users):
+    if role == "anonymous":
+        return client_for(None)
+    if role == "wrong_password":
+        return client_for(users["user"], password="not-" + PASSWORD)
+    return client_for(users[role])
+
+
+def body_of(name, method, objects):
+    template = BODIES.get((name, method))
+    if template is None:
+        return None
+    return {
+        k: v.format(**{o: row.pk for o, row in objects.items()}) if isinstance(v, str) else v
+        for k, v in template.items()
+    }
+
+
+def etag_header(pattern, name, role, users, objects):
+    """The current etag of what a write at this route changes (the caller's own row for ``/users/me``)."""
+    if name == "user-me":
+        target = users.get(role)
+    else:
+        kind = pattern.removeprefix("api/v1/").split("/")[0].removesuffix("s")
+        target = objects.get(PATH_OBJECTS.get(kind, "")) if "(?P<pk>" in pattern else None
+    if target is None or not hasattr(target, "etag"):
+        return {}
+    return {"HTTP_IF_MATCH": type(target).objects.get(pk=target.pk).etag}
+
+
+def call(role, method, path, body, headers, users):
+    client = client_as(role, users)
+    return (
+        getattr(client, method.lower())(path, body, format="json", **headers)
+        if body is not None
+        else (getattr(client, method.lower())(path, **headers))
+    )
+
+
+@pytest.mark.parametrize("name,pattern,served", ROUTES, ids=[f"{name} {pattern}" for name, pattern, _ in ROUTES])
+def test_the_route_answers_each_role_and_method_as_the_rules_say(cast, name, pattern, served):
+    users, objects = cast
+    path = concrete_path(pattern, objects)
+    mismatches = []
+    for method in METHODS:
+        for role in ROLES:
+            headers = etag_header(pattern, name, role, users, objects) if method in ("PUT", "PATCH", "DELETE") else {}
+            with transaction.atomic():
+                response = call(role, method, path, body_of(name, method, objects), headers, users)
+                transaction.set_rollback(True)
+            expected = expected_status(name, method, role, served)
+            if response.status_code != expected:
+                mismatches.append(f"{method} {path} as {role}: {response.status_code}, expected {expected}")
+            if response.status_code >= 400 and method != "HEAD":
+                body = response.json()
+                assert body["status_code"] == response.status_code, (method, path, role, body)
+            if response.status_code == 401:
+                assert response["WWW-Authenticate"] == 'Basic realm="DCI"', (method, path, role)
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_every_route_has_a_rule():
+    """A route added to the URL configuration without a rule here fails this test (and so does a stale rule)."""
+    served = {(name, method) for name, _, methods in ROUTES for method in methods if method not in ("HEAD", "OPTIONS")}
+
+    assert sorted(served - set(RULES)) == [], "routes without a rule"
+    assert sorted(set(RULES) - served) == [], "rules without a route"
+    assert all(name for name, _, _ in ROUTES), "every /api/ route has a name"
