@@ -9,6 +9,9 @@ from rest_framework.test import APIClient
 
 PASSWORD = "s3cret-password"
 
+# Every response of the suite is searched for password hashes and the SECRET_KEY.
+pytest_plugins = ["dciserver.tests.response_scan"]
+
 
 @pytest.fixture(autouse=True)
 def _files_in_tmp(settings, tmp_path):
