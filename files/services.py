@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from dciserver.api.exceptions import BadRequest, PayloadTooLarge
+from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
 from files import junit
 from files.models import File, JUnitResult, TestCase
 from files.storage import files_storage
@@ -55,7 +55,7 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
             )
         storage = files_storage()
         try:
-            storage.save(file.storage_name, upload)
+            _store(storage, file, upload)
             with transaction.atomic():
                 file.save(force_insert=True)
                 if mime == JUNIT_MIME or name.lower().endswith(".xml"):
@@ -68,6 +68,15 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
             _delete_quietly(storage, file.storage_name)
             raise
     return file
+
+
+def _store(storage, file, upload):
+    """Write the bytes to storage; a storage that fails (a full disk, an object store away) is a 503."""
+    try:
+        storage.save(file.storage_name, upload)
+    except Exception as exc:
+        logger.exception("could not store the bytes of file %s", file.id)
+        raise ServiceUnavailable("Service unavailable: the file storage failed; nothing was kept.") from exc
 
 
 def _too_large():
