@@ -1,5 +1,6 @@
 """Serializer pieces shared by every resource."""
 
+import copy
 import uuid
 
 from django.core.exceptions import FieldDoesNotExist
@@ -26,6 +27,16 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.queryset.for_user(getattr(request, "user", None))
+
+    def __deepcopy__(self, memo):
+        # DRF copies every field of every serializer instance, and deep-copying a queryset
+        # clones its whole query. The queryset is only ever a template here (get_queryset
+        # derives a new one), so the copies share it (validators are shared, as DRF does).
+        kwargs = {
+            key: value if key in ("queryset", "validators", "regex") else copy.deepcopy(value, memo)
+            for key, value in self._kwargs.items()
+        }
+        return self.__class__(*self._args, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
@@ -128,6 +139,21 @@ class DCIModelSerializer(serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=BaseModel.State.choices, required=False)
 
     serializer_related_field = ScopedRelatedField
+
+    def get_fields(self):
+        """The fields of this serializer class, built from the model once per class, then copied.
+
+        DRF rebuilds them from the model's metadata for every serializer instance, the
+        largest part of rendering one row. They depend on the class alone (its declared
+        fields and ``Meta``), so a prototype per class is deep-copied instead, as DRF itself
+        copies declared fields.
+        """
+        cls = type(self)
+        prototype = cls.__dict__.get("_fields_prototype")
+        if prototype is None:
+            prototype = super().get_fields()
+            cls._fields_prototype = prototype
+        return copy.deepcopy(prototype)
 
     def to_representation(self, instance):
         """DRF's representation, with the generic attribute lookup done once per field, not per row.
