@@ -2,7 +2,7 @@
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 
 from dciserver.api.exceptions import json_error
@@ -35,10 +35,16 @@ class APIErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and has_nul(request):
-            # PostgreSQL cannot compare text with a NUL in it: refuse it here, once, rather
-            # than in every lookup by name, where clause, etag check and sub-route.
-            return json_error(400, "Request malformed: NUL character in the URL or a header")
+        if request.path.startswith("/api/"):
+            try:
+                nul = has_nul(request)
+            except SuspiciousOperation as exc:
+                # Reading the query string can refuse it (over DATA_UPLOAD_MAX_NUMBER_FIELDS): still JSON.
+                return json_error(400, f"Request malformed: {exc}")
+            if nul:
+                # PostgreSQL cannot compare text with a NUL in it: refuse it here, once, rather
+                # than in every lookup by name, where clause, etag check and sub-route.
+                return json_error(400, "Request malformed: NUL character in the URL or a header")
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")
