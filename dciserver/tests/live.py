@@ -204,6 +204,20 @@ def request(url, method="GET", body=None, user="root", password=PASSWORD, header
         return status, head, raw
 
 
+def api(web, path):
+    return f"{web.url}/api/v1{path}"
+
+
+def wait_for(condition, timeout, step=0.2):
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
 SETUP = """
 import json
 from jobs.models import Job, JobDefinition, Topic, TopicSubscription

@@ -12,52 +12,17 @@ import os
 import signal
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import FileSystemStorage
 
 from conftest import PASSWORD, basic
-from dciserver.tests.live import Gunicorn, Postgres, load_world, request
+from dciserver.tests.live import api, request, wait_for
 from files.models import File
 from files.tests.helpers import raw_upload
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def pg():
-    server = Postgres()
-    try:
-        server.init()
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture(scope="module")
-def web(pg):
-    server = Gunicorn(pg.url)
-    try:
-        server.world = load_world(server)
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-def api(web, path):
-    return f"{web.url}/api/v1{path}"
-
-
-def wait_for(condition, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def count(pg, table):
