@@ -141,7 +141,7 @@ def _parents(user, metadata, job):
     return job, jobstate
 
 
-def file_upload(request, job=None):
+def file_upload(request, job=None, on_created=None):
     """Create a file from a POST in either DCI form; ``job`` is given by ``/jobs/<id>/files``.
 
     A ``DCI-NAME`` header means a raw upload: the body is the bytes, the metadata is in
@@ -163,6 +163,7 @@ def file_upload(request, job=None):
         stream=stream,
         length=length,
         expected_md5=md5,
+        on_created=on_created,
     )
 
 
@@ -228,6 +229,8 @@ class FileViewSet(DCIViewSet):
     model = File
     serializer_class = FileSerializer
     singular, plural = "file", "files"
+    # An upload is stored, then committed with its audit entry, in file_create's own transaction.
+    own_transaction_actions = frozenset({"create"})
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")
@@ -255,7 +258,10 @@ class FileViewSet(DCIViewSet):
     @upload_schema()
     def create(self, request, *args, **kwargs):
         """Upload a file: the raw bytes with ``DCI-*`` headers, or a JSON body when there is no ``DCI-NAME``."""
-        return self.one_response(file_upload(request), status.HTTP_201_CREATED)
+        return self.one_response(file_upload(request, on_created=self.audit_upload), status.HTTP_201_CREATED)
+
+    def audit_upload(self, file):
+        self.audit(self.request, status.HTTP_201_CREATED, object_id=file.pk)
 
     def check_destroy(self, user, instance):
         if not user.is_admin_of(instance.team_id):
@@ -277,7 +283,7 @@ class FileViewSet(DCIViewSet):
 
 def job_files_create(view, request, job):
     """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
-    file = file_upload(request, job=job)
+    file = file_upload(request, job=job, on_created=lambda f: view.audit(request, status.HTTP_201_CREATED, f.pk))
     context = {**view.get_serializer_context(), "inline_content": True}
     return Response({"file": FileSerializer(file, context=context).data}, status=status.HTTP_201_CREATED)
 

@@ -27,7 +27,9 @@ JUNIT_MIME = "application/junit"
 TESTCASE_BATCH = 2000
 
 
-def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=None, expected_md5=None):
+def file_create(
+    *, job, jobstate=None, name, mime="text/plain", stream, length=None, expected_md5=None, on_created=None
+):
     """Store an upload and return its ``File`` row.
 
     ``stream`` is read in chunks (the WSGI input for a raw upload), so a body is never
@@ -38,6 +40,7 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
     file's id, and the row, the JUnit results and the job's heartbeat are written in
     one transaction; if that fails, the stored bytes are deleted. (Called inside an
     outer transaction that later rolls back, the bytes would stay behind: don't.)
+    ``on_created(file)`` runs inside that transaction (the API records its audit entry there).
     The caller has checked that its user may see ``job`` and ``jobstate``.
     """
     if jobstate is not None and jobstate.job_id != job.id:
@@ -58,6 +61,8 @@ def file_create(*, job, jobstate=None, name, mime="text/plain", stream, length=N
             _store(storage, file, upload)
             with transaction.atomic():
                 file.save(force_insert=True)
+                if on_created is not None:
+                    on_created(file)
                 if mime == JUNIT_MIME or name.lower().endswith(".xml"):
                     upload.seek(0)
                     _junit_store(file, upload)

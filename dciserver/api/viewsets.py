@@ -223,7 +223,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.check_create(request.user, serializer.validated_data)
-        with conflicts_as(self.singular), transaction.atomic():
+        with conflicts_as(self.singular), transaction.atomic(savepoint=False):
             instance = self.perform_create(serializer)
         return self.one_response(instance, status.HTTP_201_CREATED)
 
@@ -241,7 +241,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         self.check_update(request.user, instance, serializer.validated_data)
         etag = request_etag(request)
-        with conflicts_as(self.singular), transaction.atomic():
+        with conflicts_as(self.singular), transaction.atomic(savepoint=False):
             fresh = self.perform_update(instance, serializer.validated_data, etag)
         return Response(status=status.HTTP_204_NO_CONTENT, headers={"ETag": fresh})
 
@@ -255,7 +255,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         instance = self.get_object()
         self.check_destroy(request.user, instance)
         etag = request_etag(request, required=self.delete_requires_etag) if self.is_mutable else None
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             self.perform_destroy(instance, etag)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -264,22 +264,44 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     # Audit ------------------------------------------------------------------
 
+    # Actions that keep their own transaction and audit from inside it (uploads: their stored
+    # bytes must never outlive a row rolled back by an outer transaction).
+    own_transaction_actions = frozenset()
+
+    def dispatch(self, request, *args, **kwargs):
+        """A write and its audit entry are one transaction: a worker killed between the two,
+        or a database gone, leaves neither. (The inner blocks of the write run without
+        savepoints: an error in them rolls back the whole request, which is what it means.)"""
+        action = getattr(self, "action_map", {}).get(request.method.lower())
+        if request.method in AUDITED_METHODS and action not in self.own_transaction_actions:
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    def audit(self, request, status_code, object_id=None):
+        """Record the caller's write (once per request)."""
+        if getattr(self, "audited", False):
+            return
+        self.audited = True
+        user = request.user
+        AuditLog.objects.create(
+            user=user,
+            user_name=user.name,
+            team_id=user.team_id,
+            action=self.action or request.method.lower(),
+            resource=self.singular or "",
+            object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
+            method=request.method,
+            path=request.path[:1024],
+            status_code=status_code,
+        )
+
     def finalize_response(self, request, response, *args, **kwargs):
         """Every successful write through the API leaves an audit log entry."""
         response = super().finalize_response(request, response, *args, **kwargs)
         user = getattr(request, "user", None)
         if request.method in AUDITED_METHODS and 200 <= response.status_code < 300 and user is not None:
-            AuditLog.objects.create(
-                user=user,
-                user_name=user.name,
-                team_id=user.team_id,
-                action=self.action or request.method.lower(),
-                resource=self.singular or "",
-                object_id=str(getattr(self, "audited_object_id", "") or ""),
-                method=request.method,
-                path=request.path[:1024],
-                status_code=response.status_code,
-            )
+            self.audit(request, response.status_code)
         return response
 
     # Sub-routes -------------------------------------------------------------

@@ -102,6 +102,8 @@ class JobViewSet(DCIViewSet):
     model = Job
     serializer_class = JobSerializer
     singular, plural = "job", "jobs"
+    # POST /jobs/<id>/files is an upload: stored, then committed with its audit entry, by file_create.
+    own_transaction_actions = frozenset({"files"})
     sort_fields = ("created_at", "updated_at", "status", "comment")
     where_fields = JOB_FILTERS
     embeds = {
