@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,9 @@ def test_with_the_database_down_every_answer_is_a_503_in_json_and_it_recovers_wi
     def answering():
         return request(f"{web.url}/healthz", user=None)[0] == 200 and request(api(web, "/jobs"))[0] == 200
 
+    restarted = time.monotonic()
     assert wait_for(answering, timeout=15)
+    print(f"database back: answering again {time.monotonic() - restarted:.2f}s after PostgreSQL started")
     for _ in range(6):  # every worker and thread reconnected
         assert request(api(web, "/jobs"), user="lab-user")[0] == 200
     status, _, body = request(api(web, "/jobstates"), "POST", {"job_id": job, "status": "running"}, user="lab-user")
@@ -168,6 +171,7 @@ def test_a_worker_killed_mid_request_loses_no_committed_write(web, pg):
         "SELECT count(*) FROM jobs_jobstate s WHERE NOT EXISTS"
         " (SELECT 1 FROM dciserver_auditlog a WHERE a.object_id = s.id::text)"
     )[0][0]
+    assert unaudited == "0", "a committed write without its audit entry"
     print(
         f"killed worker {victim}: {len(answered)} answered 201, {unanswered} written unanswered,"
         f" {unaudited} without an audit entry, client errors {dict(failures)}"
@@ -217,3 +221,35 @@ def test_a_storage_failure_in_a_json_upload_is_a_503_too(user_client, job, monke
     assert response.status_code == 503
     assert response.json()["status_code"] == 503
     assert File.objects.count() == 0
+
+
+# A write and its audit entry: both or neither --------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("post", "/api/v1/jobstates", {"job_id": "{job}", "status": "running"}),
+        ("post", "/api/v1/jobs/{job}/recheck", None),
+        ("post", "/api/v1/files", {"name": "a.log", "content": "x", "job_id": "{job}"}),
+        ("post", "/api/v1/jobs/{job}/files", {"name": "a.log", "content": "x"}),
+    ],
+    ids=["jobstate", "recheck", "file", "job-file"],
+)
+def test_a_write_whose_audit_entry_cannot_be_written_is_not_kept(user_client, job, monkeypatch, method, path, body):
+    from dciserver.models import AuditLog
+    from jobs.models import Job, JobState
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit log is unwritable")
+
+    monkeypatch.setattr(AuditLog.objects, "create", broken)
+    before = (Job.objects.count(), JobState.objects.count(), File.objects.count())
+    body = {k: v.format(job=job.id) for k, v in body.items()} if body else None
+
+    response = getattr(user_client, method)(path.format(job=job.id), body, format="json")
+
+    assert response.status_code == 500
+    assert response.json()["status_code"] == 500
+    assert (Job.objects.count(), JobState.objects.count(), File.objects.count()) == before
