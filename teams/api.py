@@ -18,6 +18,7 @@ from dciserver.api.serializers import (
     active_filter_value,
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag, update_with_etag
+from teams import services
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
 # Serializers ----------------------------------------------------------------
@@ -106,6 +107,9 @@ class TeamViewSet(DCIViewSet):
             self.deny("Only super admins delete teams.")
         if instance.name == ADMIN_TEAM_NAME:
             self.deny("The admin team cannot be deleted.")
+
+    def perform_destroy(self, instance, etag):
+        services.team_archive(team=instance, etag=etag)
 
     @sublist_schema(RemoteCISerializer, "remotecis")
     @action(detail=True, methods=["get"])
