@@ -61,3 +61,13 @@ def test_the_window_expires(client, user, settings):
     LoginFailure.objects.update(window_start=LoginFailure.objects.first().window_start - timedelta(seconds=61))
 
     assert get(client, user.name, PASSWORD).status_code == 200
+
+
+def test_failures_on_write_requests_count_too(client, user):
+    for _ in range(3):
+        response = client.post(
+            "/api/v1/remotecis", {"name": "x"}, HTTP_AUTHORIZATION=basic(user.name, "wrong"), REMOTE_ADDR="10.0.0.1"
+        )
+        assert response.status_code == 401
+
+    assert get(client, user.name, "wrong").status_code == 429
