@@ -71,7 +71,7 @@ def update_with_etag(instance, etag, changes):
         .update(**changes, etag=fresh, updated_at=timezone.now())
     )
     if rows != 1:
-        raise PreconditionFailed("etag mismatch", {"current_etag": None})
+        raise PreconditionFailed("etag mismatch")
     for name, value in changes.items():
         setattr(instance, name, value)
     instance.etag = fresh
