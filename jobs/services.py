@@ -14,7 +14,7 @@ from django.utils import timezone
 from dciserver.api.exceptions import BadRequest
 from dciserver.api.viewsets import archive, update_with_etag
 from dciserver.models import new_etag
-from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, components_key
+from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, TopicSubscription, components_key
 
 ATOMIC = transaction.atomic(savepoint=False)
 
@@ -163,3 +163,14 @@ def jobs_kill(*, jobs, reason, skip_locked=False, updated_before=None):
         ]
     )
     return [pk for pk, _ in rows]
+
+
+def topic_subscribe(*, topic, team):
+    """Subscribe ``team`` to ``topic`` (its members may then read and schedule it); idempotent."""
+    TopicSubscription.objects.get_or_create(topic=topic, team=team)
+
+
+def topic_unsubscribe(*, topic, team_id):
+    """End a subscription; returns whether there was one."""
+    deleted, _ = TopicSubscription.objects.filter(topic=topic, team_id=team_id).delete()
+    return bool(deleted)

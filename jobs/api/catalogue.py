@@ -18,7 +18,8 @@ from dciserver.api.serializers import (
     active_filter_value,
 )
 from dciserver.api.viewsets import DCIViewSet
-from jobs.models import Component, JobDefinition, Topic, TopicSubscription
+from jobs import services
+from jobs.models import Component, JobDefinition, Topic
 from teams.api import COMMON_FILTERS, TeamSerializer, TeamViewSet
 from teams.models import Team
 
@@ -135,7 +136,7 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
         serializer = SubscriptionSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         team = serializer.validated_data["team"]
-        TopicSubscription.objects.get_or_create(topic=topic, team=team)
+        services.topic_subscribe(topic=topic, team=team)
         return Response(
             {"topic_id": str(topic.id), "team_id": str(team.id), "team": TeamSerializer(team).data},
             status=status.HTTP_201_CREATED,
@@ -147,8 +148,7 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
         """``DELETE /topics/<id>/teams/<team_id>``."""
         topic = self.get_object()
         self.check_create(request.user, None)
-        deleted, _ = TopicSubscription.objects.filter(topic=topic, team_id=_uuid_or_404(team_id)).delete()
-        if not deleted:
+        if not services.topic_unsubscribe(topic=topic, team_id=_uuid_or_404(team_id)):
             raise NotFound()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
