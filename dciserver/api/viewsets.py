@@ -7,11 +7,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from dciserver.api import query
+from dciserver.api import query, rows
 from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
-from dciserver.models import AuditLog, MutableModel, new_etag
+from dciserver.models import AuditLog, MutableModel, insert, new_etag
 
 UNIQUE_VIOLATION = "23505"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -130,24 +131,36 @@ class DCIViewSet(viewsets.GenericViewSet):
     def is_mutable(self):
         return issubclass(self.model, MutableModel)
 
-    def get_object(self, queryset=None):
-        queryset = self.get_queryset() if queryset is None else queryset
+    def lookup(self, queryset):
+        """``queryset`` narrowed to the row the URL names (by id, or by name where allowed)."""
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
         if value is None:
             # A route without an id (``/users/me``) asked for its object, as DRF's OPTIONS does.
             raise NotFound()
         try:
-            queryset = queryset.filter(pk=uuid.UUID(value))
+            return queryset.filter(pk=uuid.UUID(value))
         except ValueError:
             if not self.lookup_by_name:
                 raise NotFound() from None
-            queryset = queryset.filter(name=value).order_by("-created_at")
-        instance = queryset.first()
+            return queryset.filter(name=value).order_by("-created_at")
+
+    def get_object(self, queryset=None):
+        queryset = self.get_queryset() if queryset is None else queryset
+        instance = self.lookup(queryset).first()
         if instance is None:
             raise NotFound()
         self.check_object_permissions(self.request, instance)
         self.audited_object_id = instance.pk
         return instance
+
+    def page_reader(self, embeds):
+        """Reads this resource's rows (with ``embeds``) as representations straight from columns,
+        or ``None`` where the serializer needs its objects (see ``dciserver.api.rows``)."""
+        if any(
+            type(p).has_object_permission is not BasePermission.has_object_permission for p in self.get_permissions()
+        ):
+            return None
+        return rows.page_reader(self.get_serializer_class(), self.model, tuple(embeds), self.embeds)
 
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}
@@ -182,21 +195,34 @@ class DCIViewSet(viewsets.GenericViewSet):
         count = counted(where) if counted is not None else None
         if count is None:
             count = queryset.count()
-        page = []
-        if offset < count:
-            # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
+        # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
+        reader = self.page_reader(embeds)
+        if offset >= count:
+            data = []
+        elif reader is not None:
+            data = reader.read(queryset.order_by(*order_by)[offset : offset + limit], order_by)
+        else:
             page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
-        context = self.get_serializer_context()
-        rows = self.get_serializer(page, many=True).data
-        query.render_page_embeds(page, rows, embeds, self.embeds, context)
-        return Response({self.plural: rows, "_meta": {"count": count}})
+            data = self.get_serializer(page, many=True).data
+            query.render_page_embeds(page, data, embeds, self.embeds, self.get_serializer_context())
+        return Response({self.plural: data, "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):
         embeds = query.parse_embed(request.query_params.get("embed"), self.embeds)
-        instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds))
-        etag = getattr(instance, "etag", None)
+        reader = self.page_reader(embeds)
+        if reader is not None:
+            found = reader.read(self.lookup(self.get_queryset())[:1])
+            if not found:
+                raise NotFound()
+            data = found[0]
+            etag = data.get("etag")
+        else:
+            instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds))
+            etag = getattr(instance, "etag", None)
         if etag and none_match(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        if reader is not None:
+            return Response({self.singular: data}, headers={"ETag": etag} if etag else {})
         return self.one_response(instance, embeds=embeds)
 
     def one_response(self, instance, status_code=status.HTTP_200_OK, embeds=()):
@@ -284,16 +310,18 @@ class DCIViewSet(viewsets.GenericViewSet):
             return
         self.audited = True
         user = request.user
-        AuditLog.objects.create(
-            user=user,
-            user_name=user.name,
-            team_id=user.team_id,
-            action=self.action or request.method.lower(),
-            resource=self.singular or "",
-            object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
-            method=request.method,
-            path=request.path[:1024],
-            status_code=status_code,
+        insert(
+            AuditLog(
+                user=user,
+                user_name=user.name,
+                team_id=user.team_id,
+                action=self.action or request.method.lower(),
+                resource=self.singular or "",
+                object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
+                method=request.method,
+                path=request.path[:1024],
+                status_code=status_code,
+            )
         )
 
     def finalize_response(self, request, response, *args, **kwargs):

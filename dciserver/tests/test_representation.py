@@ -50,3 +50,119 @@ def test_a_null_foreign_key_and_a_blank_text_render_as_drf_renders_them(world, s
     assert fast["jobdefinition_id"] is None
     assert fast["comment"] == ""
     assert fast == serializers.ModelSerializer.to_representation(serializer, job)
+
+
+# The column reader (dciserver.api.rows) against the serializers ---------------------------
+
+
+def _varied_rows(world, other_remoteci):
+    """Rows that exercise every kind of value the reader writes itself: a null foreign key, a
+    timestamp on a whole second, nested and unicode JSON, an archived related row, text with
+    quotes and newlines."""
+    import datetime
+
+    from django.utils import timezone
+
+    from jobs.models import Job, JobState
+
+    world.remoteci.data = {"lab": "Brno ✓", "nested": {"list": [1, 2.5, None, True], "empty": {}}, "q": 'a"b'}
+    world.remoteci.save()
+    on_the_second = timezone.now().replace(microsecond=0)
+    Job.objects.filter(pk=world.job.pk).update(created_at=on_the_second, comment='line 1\nline "2"')
+    bare = Job.objects.create(remoteci=world.remoteci, topic=world.topic, team=world.team, comment="")
+    Job.objects.filter(pk=bare.pk).update(updated_at=on_the_second + datetime.timedelta(microseconds=5))
+    JobState.objects.create(job=bare, team=world.team, status="running", comment="ünïcode")
+    gone = Job.objects.create(remoteci=other_remoteci, topic=world.topic, team=other_remoteci.team)
+    other_remoteci.archived_at = timezone.now()
+    other_remoteci.save()
+    return gone
+
+
+def _routes():
+    from dciserver.urls import router
+
+    return [(prefix, viewset) for prefix, viewset, _ in router.registry]
+
+
+def _body(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.content[:300])
+    return response.json()
+
+
+@pytest.mark.parametrize("as_admin", [True, False], ids=["super_admin", "team_user"])
+def test_every_list_and_object_reads_the_same_from_columns_as_through_serializers(
+    world, other_remoteci, super_admin, user, jobstate, file, as_admin, monkeypatch
+):
+    from conftest import client_for
+    from dciserver.api import query, rows
+    from dciserver.api.viewsets import DCIViewSet
+
+    _varied_rows(world, other_remoteci)
+    client = client_for(super_admin if as_admin else user)
+    fast_reader = DCIViewSet.page_reader
+    compared = {"lists": 0, "objects": 0, "read from columns": 0}
+    for prefix, viewset in _routes():
+        if prefix == "audits" and not as_admin:
+            continue  # the audit log is for admins (403)
+        to_one = [name for name, spec in viewset.embeds.items() if not spec.many]
+        for embeds in [[], *[[name] for name in to_one], to_one]:
+            url = f"/api/v1/{prefix}?limit=1000&embed={','.join(embeds)}"
+            monkeypatch.setattr(DCIViewSet, "page_reader", fast_reader)
+            fast = _body(client, url)
+            view = viewset(request=None, format_kwarg=None, action="list", kwargs={})
+            names = tuple(query.parse_embed(",".join(embeds), viewset.embeds))
+            if rows.page_reader(viewset.serializer_class, viewset.model, names, viewset.embeds):
+                compared["read from columns"] += 1
+            monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
+            slow = _body(client, url)
+            assert fast == slow, url
+            compared["lists"] += 1
+            for row in slow[view.plural]:
+                one = f"/api/v1/{prefix}/{row['id']}?embed={','.join(embeds)}"
+                monkeypatch.setattr(DCIViewSet, "page_reader", fast_reader)
+                fast_one = _body(client, one)
+                monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
+                assert fast_one == _body(client, one), one
+                compared["objects"] += 1
+    # The comparison covered real pages: every resource but files (a method field) and audits
+    # reads from columns, with each of its to-one embeds.
+    assert compared["read from columns"] >= 20, compared
+    assert compared["objects"] >= 40, compared
+
+
+def test_the_reader_keeps_the_list_order_for_every_sort_key(world, other_remoteci, super_admin, monkeypatch):
+    from conftest import client_for
+    from dciserver.api.viewsets import DCIViewSet
+    from jobs.models import Job
+
+    _varied_rows(world, other_remoteci)
+    for n in range(5):
+        Job.objects.create(remoteci=world.remoteci, topic=world.topic, team=world.team, comment=f"c{n % 2}")
+    client = client_for(super_admin)
+    fast_reader = DCIViewSet.page_reader
+    for sort in ["created_at", "-created_at", "comment,-created_at", "-status,updated_at", "-comment"]:
+        url = f"/api/v1/jobs?sort={sort}&limit=3&offset=2&embed=jobdefinition.topic"
+        fast = _body(client, url)
+        monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
+        assert fast == _body(client, url), sort
+        monkeypatch.setattr(DCIViewSet, "page_reader", fast_reader)
+        assert len(fast["jobs"]) == 3
+
+
+def test_a_reader_exists_only_where_every_field_is_a_column():
+    from dciserver.api import rows
+    from files.api import FileSerializer, FileViewSet
+    from files.models import File
+    from jobs.api.jobs import JobSerializer, JobViewSet
+    from jobs.models import Job
+
+    # A method field (the inline content) keeps the serializer path, and so does a to-many embed.
+    assert rows.page_reader(FileSerializer, File, (), FileViewSet.embeds) is None
+    assert rows.page_reader(JobSerializer, Job, ("components",), JobViewSet.embeds) is None
+    assert rows.page_reader(JobSerializer, Job, ("jobdefinition.topic",), JobViewSet.embeds) is None
+    reader = rows.page_reader(
+        JobSerializer, Job, ("remoteci", "jobdefinition", "jobdefinition.topic"), JobViewSet.embeds
+    )
+    assert reader is not None
+    assert reader.sql.count("LEFT JOIN") == 3 and reader.sql.count("to_char(") == 8

@@ -1,0 +1,181 @@
+"""Reading a resource's representation straight from columns: no model instances, no DRF fields.
+
+Most of a list's cost was objects: a page of 50 jobs with three embeds became 200 model
+instances, then 200 dicts through DRF field objects, and the ORM compiled a 40-column join for
+every request. When every readable field of a serializer reads one column (the plan
+``DCIModelSerializer`` makes for its own fast path), a page is read by one SQL statement whose
+select list is built once per resource and embeds, and PostgreSQL itself writes ids and
+timestamps as the text the serializer would give; the few other values go through the field's
+own ``to_representation``. The ORM still builds what varies per request — the caller's scope,
+``where``, ``sort``, ``limit`` and ``offset`` — as the subquery choosing the page's ids.
+
+The output is the serializer's (``dciserver/tests/test_representation.py`` compares the JSON
+of both paths for every resource, embed and field kind); a serializer with any other kind of
+field (a method field, a custom ``to_representation``) has no plan and keeps DRF's path.
+"""
+
+import orjson
+from django.db import connections, models
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from dciserver.api.serializers import DCIDateTimeField, DCIModelSerializer, field_plan
+
+# The DRF format of dciserver's timestamps, and the PostgreSQL ``to_char`` pattern writing the
+# same text (``FM``: the year unpadded, as ``strftime`` writes it).
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+SQL_DATETIME = """to_char({} AT TIME ZONE 'UTC', 'FMYYYY-MM-DD"T"HH24:MI:SS.US')"""
+
+
+def _column(alias, model_field, field, convert):
+    """``(SQL expression, convert or None)`` for one readable field read from ``alias``."""
+    column = f'{alias}."{model_field.column}"'
+    target = model_field.target_field if model_field.is_relation else model_field
+    if isinstance(target, models.UUIDField) and (convert is None or convert is str):
+        return f"{column}::text", None
+    if (
+        type(field) is DCIDateTimeField
+        and getattr(field, "format", api_settings.DATETIME_FORMAT) == DATETIME_FORMAT
+        and isinstance(model_field, models.DateTimeField)
+    ):
+        return SQL_DATETIME.format(column), None
+    if isinstance(model_field, (models.CharField, models.TextField)) and convert in (None, str):
+        return column, None
+    if isinstance(field, serializers.ChoiceField) and all(isinstance(v, str) for v in field.choices):
+        # Text choices render as the stored text.
+        return column, None
+    if (
+        isinstance(model_field, models.JSONField)
+        and model_field.decoder is None
+        and type(field).to_representation is serializers.JSONField.to_representation
+        and not field.binary
+    ):
+        # The column's text, parsed as the model field would, by a faster parser.
+        return column, orjson.loads
+    from_db = getattr(model_field, "from_db_value", None)
+    if from_db is None:
+        return column, convert
+    if convert is None:
+        return column, lambda value: from_db(value, None, None)
+    return column, lambda value: convert(from_db(value, None, None))
+
+
+def _plan(serializer_class, model):
+    """``[(name, model field, serializer field, convert)]``, or ``None`` when a field is not a column."""
+    if not issubclass(serializer_class, DCIModelSerializer) or not issubclass(model, models.Model):
+        return None
+    if serializer_class.to_representation is not DCIModelSerializer.to_representation:
+        return None
+    plan = []
+    for field in serializer_class()._readable_fields:
+        name, attname, convert, _ = field_plan(field, model)
+        if attname is None:
+            return None
+        plan.append((name, model._meta.get_field(field.source), field, convert))
+    return plan
+
+
+_READERS = {}
+
+
+def page_reader(serializer_class, model, embeds=(), specs=None):
+    """The ``PageReader`` of a serializer with ``embeds`` (a tuple of names), built once per
+    combination; ``None`` when any part has no plan."""
+    key = (serializer_class, model, embeds, id(specs))
+    if key not in _READERS:
+        _READERS[key] = PageReader.build(serializer_class, model, embeds, specs)
+    return _READERS[key]
+
+
+class PageReader:
+    """Reads rows of a resource, with its to-one embeds, as their representations."""
+
+    def __init__(self, model, parts, select, joins):
+        self.model = model
+        # (dotted name or None for the row itself, names, slice start, id index, converts)
+        self.parts = parts
+        table = model._meta.db_table
+        self.sql = (
+            f'SELECT {", ".join(select)} FROM "{table}" t0 {" ".join(joins)} WHERE t0."{model._meta.pk.column}" IN '
+        )
+
+    @classmethod
+    def build(cls, serializer_class, model, embeds=(), specs=None):
+        plan = _plan(serializer_class, model)
+        if plan is None:
+            return None
+        select, joins, parts = [], [], []
+        aliases = {None: ("t0", model)}
+        for name in (None, *embeds):
+            if name is None:
+                alias, part_model, part_plan = "t0", model, plan
+            else:
+                spec = specs[name]
+                if spec.many or isinstance(spec.serializer, str):
+                    return None
+                parent = ".".join(name.split(".")[:-1]) or None
+                if parent not in aliases:
+                    return None  # a nested embed comes after its parent (``parse_embed``'s order)
+                parent_alias, parent_model = aliases[parent]
+                relation = parent_model._meta.get_field(spec.path.split("__")[-1])
+                if not (relation.many_to_one or relation.one_to_one) or not relation.concrete:
+                    return None
+                part_model = relation.related_model
+                part_plan = _plan(spec.serializer, part_model)
+                if part_plan is None or "id" not in [n for n, *_ in part_plan]:
+                    return None
+                alias = f"t{len(aliases)}"
+                aliases[name] = (alias, part_model)
+                joins.append(
+                    f'LEFT JOIN "{part_model._meta.db_table}" {alias} '
+                    f'ON {alias}."{relation.target_field.column}" = {parent_alias}."{relation.column}"'
+                )
+            start = len(select)
+            converts = []
+            for offset, (_, model_field, field, convert) in enumerate(part_plan):
+                expression, convert = _column(alias, model_field, field, convert)
+                select.append(expression)
+                if convert is not None:
+                    converts.append((part_plan[offset][0], start + offset, convert))
+            names = tuple(n for n, *_ in part_plan)
+            parts.append((name, names, start, start + names.index("id") if name else None, converts))
+        return cls(model, parts, select, joins)
+
+    def order_sql(self, order_by):
+        """``ORDER BY`` for the ORM ordering ``order_by`` (local fields, ``-`` descending)."""
+        terms = []
+        for key in order_by:
+            field = self.model._meta.get_field(key.lstrip("-"))
+            terms.append(f't0."{field.column}" {"DESC" if key.startswith("-") else "ASC"}')
+        return f" ORDER BY {', '.join(terms)}" if terms else ""
+
+    def read(self, queryset, order_by=()):
+        """The representations of the rows ``queryset`` selects (sliced; its ids are the
+        subquery), in ``order_by`` order."""
+        ids = queryset.values_list("pk")
+        ids_sql, params = ids.query.get_compiler(using=ids.db).as_sql()
+        with connections[ids.db].cursor() as cursor:
+            cursor.execute(f"{self.sql}({ids_sql}){self.order_sql(order_by)}", params)
+            return [self.render(values) for values in cursor.fetchall()]
+
+    def render(self, values):
+        row = None
+        for name, names, start, id_index, converts in self.parts:
+            if name is None:
+                row = target = dict(zip(names, values[start : start + len(names)], strict=True))
+            else:
+                *parents, leaf = name.split(".")
+                parent = row
+                for key in parents:
+                    parent = parent.get(key) if parent is not None else None
+                if parent is None:
+                    continue
+                if values[id_index] is None:
+                    # A null foreign key: no related row (a job without a job definition).
+                    parent[leaf] = None
+                    continue
+                target = parent[leaf] = dict(zip(names, values[start : start + len(names)], strict=True))
+            for key, index, convert in converts:
+                value = values[index]
+                target[key] = None if value is None else convert(value)
+        return row
