@@ -164,12 +164,17 @@ class DCIModelSerializer(serializers.ModelSerializer):
         """
         if not isinstance(instance, models.Model):
             return super().to_representation(instance)
-        plan = self.__dict__.get("_representation_plan")
+        # A plan whose fields all read a column depends on the class alone, and rendering with it
+        # touches no per-instance state: it is kept on the class, so a serializer that only
+        # renders never builds (deep-copies) its fields.
+        plan = type(self).__dict__.get("_shared_plan") or self.__dict__.get("_representation_plan")
         if plan is None or plan[0] is not type(instance):
             plan = self._representation_plan = (
                 type(instance),
-                [_field_plan(f, instance) for f in self._readable_fields],
+                [field_plan(f, type(instance)) for f in self._readable_fields],
             )
+            if all(attname is not None for _, attname, _, _ in plan[1]):
+                type(self)._shared_plan = plan
         ret = {}
         for name, attname, convert, field in plan[1]:
             if attname is None:
@@ -185,7 +190,7 @@ class DCIModelSerializer(serializers.ModelSerializer):
         return ret
 
 
-def _field_plan(field, instance):
+def field_plan(field, model):
     """``(name, attname, convert, field)``: the column a field reads and how its value is rendered.
 
     ``attname`` is ``None`` when the field is not a plain column read (DRF's steps then apply);
@@ -195,7 +200,7 @@ def _field_plan(field, instance):
     if len(field.source_attrs) != 1 or field.source == "*":
         return general
     try:
-        model_field = instance._meta.get_field(field.source)
+        model_field = model._meta.get_field(field.source)
     except FieldDoesNotExist:
         return general
     if not model_field.concrete or model_field.many_to_many:
