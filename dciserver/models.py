@@ -1,13 +1,41 @@
 """The abstract base models every dciserver table stands on."""
 
+import functools
 import uuid
 
-from django.db import models
+from django.db import connections, models, router
 from django.utils import timezone
 
 
 def new_etag():
     return uuid.uuid4().hex
+
+
+@functools.cache
+def _insert_statement(model):
+    fields = model._meta.concrete_fields
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({placeholders})', fields
+
+
+def insert(instance, *, before="", before_params=()):
+    """Insert ``instance`` as ``save(force_insert=True)`` would store it, in a statement built
+    once per model instead of compiled by the ORM for every row (the hottest writes: jobstates,
+    audit entries). ``before`` is a ``WITH`` clause run in the same statement (and round trip).
+
+    For models without save hooks or signals, with every value set in Python (defaults included).
+    """
+    model = type(instance)
+    sql, fields = _insert_statement(model)
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{before} {sql}" if before else sql, [*before_params, *params])
+    instance._state.adding = False
+    instance._state.db = using
+    return instance
 
 
 class DCIQuerySet(models.QuerySet):
