@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 
 from dciserver.models import BaseModel, DCIQuerySet, MutableModel
@@ -207,15 +207,20 @@ class Job(MutableModel):
 class JobCountQuerySet(models.QuerySet):
     def total_for(self, user, state=None):
         """How many live jobs ``user`` sees (of ``state`` if given): ``Job.objects.for_user(user).count()``."""
-        if is_super_admin(user):
-            rows = self
-        elif user is None or user.team_id is None:
-            return 0
-        else:
-            rows = self.filter(team_id=user.team_id)
+        # Plain SQL: it runs on every page of jobs, and the ORM would compile it every time.
+        conditions, params = [], []
+        if not is_super_admin(user):
+            if user is None or user.team_id is None:
+                return 0
+            conditions.append('"team_id" = %s')
+            params.append(user.team_id)
         if state is not None:
-            rows = rows.filter(state=state)
-        return rows.aggregate(total=models.Sum("count"))["total"] or 0
+            conditions.append('"state" = %s')
+            params.append(state)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(f'SELECT COALESCE(SUM("count"), 0) FROM "{self.model._meta.db_table}"{where}', params)
+            return int(cursor.fetchone()[0])
 
 
 class JobCount(models.Model):
