@@ -5,7 +5,9 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from conftest import client_for
-from jobs.models import Component, Job, JobDefinition, JobState
+from dciserver.api.exceptions import PreconditionFailed
+from jobs import services
+from jobs.models import Component, Job, JobCount, JobDefinition, JobState, components_key
 from jobs.scheduling import job_schedule
 from teams.models import RemoteCI
 
@@ -139,6 +141,102 @@ def test_a_recheck_copy_is_handed_out_first_and_only_once(user_client, remoteci,
     assert following["id"] != copy["id"] and following["recheck"] is False
 
 
+def test_the_job_it_returns_is_the_row_it_wrote(remoteci, topic, jobdefinition, component):
+    job = job_schedule(remoteci=remoteci, topic=topic, user_agent="a" * 300, client_version="4.2")
+
+    stored = Job.objects.get(pk=job.pk)
+    fields = [field.attname for field in Job._meta.concrete_fields]
+    assert [getattr(job, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert (stored.status, stored.team_id, stored.topic_id) == ("new", remoteci.team_id, topic.id)
+    assert (stored.user_agent, stored.client_version) == ("a" * 255, "4.2")
+
+
+def test_its_components_key_is_the_one_python_computes(remoteci, topic, component, kernel):
+    JobDefinition.objects.create(name="both", topic=topic, component_types=["kernel", "compose", "kernel"])
+
+    job = job_schedule(remoteci=remoteci, topic=topic)
+
+    assert set(job.components.all()) == {component, kernel}
+    assert job.components_key == components_key([component.id, kernel.id])
+
+
+def test_a_combination_created_through_post_jobs_counts_as_already_run(remoteci, topic, component, kernel):
+    both = JobDefinition.objects.create(name="both", topic=topic, component_types=["compose", "kernel"])
+    services.job_create(remoteci=remoteci, jobdefinition=both, components=[kernel, component])
+
+    with pytest.raises(PreconditionFailed) as raised:
+        job_schedule(remoteci=remoteci, topic=topic)
+
+    assert raised.value.payload == {
+        "skipped": [{"jobdefinition_id": str(both.id), "name": "both", "reason": "already run on this component set"}]
+    }
+
+
+def test_an_archived_job_does_not_count_as_already_run(remoteci, topic, jobdefinition, component):
+    first = job_schedule(remoteci=remoteci, topic=topic)
+    Job.objects.filter(pk=first.pk).update(archived_at=first.created_at)
+
+    assert job_schedule(remoteci=remoteci, topic=topic).components_key == first.components_key
+
+
+def test_the_skipped_list_names_the_lacking_first_then_the_already_run_in_order(remoteci, topic, component):
+    run = [
+        JobDefinition.objects.create(name=f"run{i}", topic=topic, priority=i, component_types=["compose"])
+        for i in (1, 3)
+    ]
+    lacking = JobDefinition.objects.create(name="lacking", topic=topic, priority=2, component_types=["kernel", "x"])
+    for _ in run:
+        job_schedule(remoteci=remoteci, topic=topic)
+
+    with pytest.raises(PreconditionFailed) as raised:
+        job_schedule(remoteci=remoteci, topic=topic)
+
+    assert raised.value.payload["skipped"] == [
+        {"jobdefinition_id": str(lacking.id), "name": "lacking", "reason": "no component of type kernel, x"},
+        *({"jobdefinition_id": str(j.id), "name": j.name, "reason": "already run on this component set"} for j in run),
+    ]
+
+
+def test_a_topic_acting_as_its_own_jobdefinition_is_named_by_topic_id_when_skipped(remoteci, topic, component):
+    with pytest.raises(PreconditionFailed) as raised:
+        job_schedule(remoteci=remoteci, topic=topic)
+
+    assert raised.value.payload == {
+        "skipped": [{"topic_id": str(topic.id), "name": topic.name, "reason": "no component of type kernel"}]
+    }
+
+
+def test_it_kills_only_the_remotecis_other_unfinished_jobs(remoteci, other_remoteci, topic, component, kernel):
+    for priority in range(2):
+        JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
+    running = job_schedule(remoteci=remoteci, topic=topic)
+    Job.objects.filter(pk=running.pk).update(status="running")
+    done = Job.objects.create(remoteci=remoteci, topic=topic, team=remoteci.team, status="success")
+    elsewhere = Job.objects.create(remoteci=other_remoteci, topic=topic, team=other_remoteci.team, status="running")
+    pending_copy, next_copy = services.job_recheck(job=done), services.job_recheck(job=done)
+
+    scheduled = job_schedule(remoteci=remoteci, topic=topic)
+    assert scheduled.pk == pending_copy.pk  # the recheck copies go first, and wait their turn
+
+    killed = Job.objects.get(pk=running.pk)
+    assert killed.status == "killed" and killed.etag != running.etag and killed.updated_at > running.updated_at
+    jobstate = JobState.objects.get(job=killed)
+    assert (jobstate.status, jobstate.team_id, jobstate.created_at) == ("killed", remoteci.team_id, killed.updated_at)
+    assert jobstate.comment == f"killed: remoteci {remoteci.name} was scheduled job {scheduled.id}"
+    assert Job.objects.get(pk=done.pk).status == "success"
+    assert Job.objects.get(pk=elsewhere.pk).status == "running"
+    assert Job.objects.get(pk=next_copy.pk).status == "new"
+    assert not JobState.objects.filter(job__in=[done, elsewhere, pending_copy, next_copy]).exists()
+
+
+def test_the_job_counts_follow_scheduled_jobs(user, remoteci, topic, jobdefinition, component):
+    before = JobCount.objects.total_for(user)
+
+    job_schedule(remoteci=remoteci, topic=topic)
+
+    assert JobCount.objects.total_for(user) == before + 1 == Job.objects.for_user(user).count()
+
+
 def test_the_seed_recheck_route_takes_the_job_id_in_the_body(user_client, job):
     response = user_client.post("/api/v1/jobs/recheck", {"job_id": str(job.id)})
 
@@ -186,7 +284,7 @@ def test_the_query_count_does_not_grow_with_history(team, topic):
     TopicSubscription.objects.create(topic=big_topic, team=team)
     big = RemoteCI.objects.create(name="big", team=team)
     _history(big_topic, big, 500, 10_000)
-    assert _count_schedule_queries(big, big_topic) == small_count
+    assert _count_schedule_queries(big, big_topic) == small_count == 2
 
 
 @pytest.mark.django_db(transaction=True)
