@@ -24,19 +24,23 @@ import json
 from django.conf import settings
 from django.db import connection
 
-from dciserver.api.exceptions import PreconditionFailed
+from dciserver.api.exceptions import NotFound, PreconditionFailed
 from jobs.models import Job, components_key
 
-# The topic's active job definitions in scheduling order, and its newest active component of each type.
+# The live topic, its active job definitions in scheduling order and its newest active
+# component of each type, in one row.
 _CANDIDATES = """
-SELECT (SELECT coalesce(json_agg(json_build_array(d.id, d.name, d.component_types)
+SELECT t.name, t.component_types::text,
+       (SELECT coalesce(json_agg(json_build_array(d.id, d.name, d.component_types)
                                  ORDER BY d.priority, d.created_at, d.id), '[]')::text
           FROM jobs_jobdefinition d
-         WHERE d.topic_id = %(topic)s AND d.state = 'active' AND d.archived_at IS NULL),
+         WHERE d.topic_id = t.id AND d.state = 'active' AND d.archived_at IS NULL),
        (SELECT coalesce(json_object_agg(c.type, c.id), '{}')::text
           FROM (SELECT DISTINCT ON (c.type) c.type, c.id FROM jobs_component c
-                 WHERE c.topic_id = %(topic)s AND c.state = 'active' AND c.archived_at IS NULL
+                 WHERE c.topic_id = t.id AND c.state = 'active' AND c.archived_at IS NULL
                  ORDER BY c.type, c.created_at DESC, c.id DESC) c)
+  FROM jobs_topic t
+ WHERE t.id = %s AND t.archived_at IS NULL
 """
 
 # The job comes back as the columns of the model's fields, in their order, so that
@@ -48,44 +52,49 @@ _SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s
 _ATTNAMES = [field.attname for field in _FIELDS]
 
 
-def _candidates(topic):
+def _candidates(topic_id):
     """(jobdefinition id or None, name, component ids) in scheduling order, and the skipped ones with why."""
     with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES, {"topic": topic.pk})
-        jobdefinitions, newest = (json.loads(value) for value in cursor.fetchone())
+        cursor.execute(_CANDIDATES, [topic_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"topic {topic_id} not found")
+    topic_name, topic_types, jobdefinitions, newest = row[0], *(json.loads(value) for value in row[1:])
     # A topic without active job definitions is its own job definition (the modern DCI model).
-    definitions = jobdefinitions or [(None, topic.name, topic.component_types)]
+    definitions = jobdefinitions or [(None, topic_name, topic_types)]
     candidates, skipped = [], []
     for jobdefinition_id, name, types in definitions:
         types = types or []
         missing = [t for t in types if t not in newest]
         if missing:
-            skipped.append(_skip(jobdefinition_id, name, topic, f"no component of type {', '.join(missing)}"))
+            skipped.append(_skip(jobdefinition_id, name, topic_id, f"no component of type {', '.join(missing)}"))
             continue
         candidates.append((jobdefinition_id, name, [newest[t] for t in dict.fromkeys(types)]))
     return candidates, skipped
 
 
-def _skip(jobdefinition_id, name, topic, reason):
+def _skip(jobdefinition_id, name, topic_id, reason):
     if jobdefinition_id is None:
-        return {"topic_id": str(topic.pk), "name": name, "reason": reason}
+        return {"topic_id": str(topic_id), "name": name, "reason": reason}
     return {"jobdefinition_id": jobdefinition_id, "name": name, "reason": reason}
 
 
-def job_schedule(*, remoteci, topic, user_agent="", client_version=""):
-    """Hand ``remoteci`` its next job of ``topic``, or raise 412 saying why there is none.
+def job_schedule(*, remoteci, topic_id, user_agent="", client_version=""):
+    """Hand ``remoteci`` its next job of the topic ``topic_id``, or raise 412 saying why there is none.
+
+    An unknown or archived topic is a 404 (read with the candidates: no query of its own).
 
     The decision and its writes are one statement: a transaction of its own when none is open;
     inside the caller's (a request's), the remoteci's lock is held until that commits.
     """
-    candidates, skipped = _candidates(topic)
+    candidates, skipped = _candidates(topic_id)
     payload = [{"jobdefinition_id": jd, "component_ids": ids, "key": components_key(ids)} for jd, _, ids in candidates]
     with connection.cursor() as cursor:
         cursor.execute(
             _SCHEDULE,
             [
                 remoteci.pk,
-                topic.pk,
+                topic_id,
                 json.dumps(payload),
                 user_agent or "",
                 client_version or "",
@@ -96,9 +105,9 @@ def job_schedule(*, remoteci, topic, user_agent="", client_version=""):
     if reason == "inactive":
         raise PreconditionFailed(f'RemoteCI "{remoteci.pk}" is not active.')
     if reason == "unsubscribed":
-        raise PreconditionFailed(f"Team is not subscribed to topic {topic.pk}.")
+        raise PreconditionFailed(f"Team is not subscribed to topic {topic_id}.")
     if reason == "exhausted":
         # Every candidate is already run on this remoteci.
-        skipped += [_skip(jd, name, topic, "already run on this component set") for jd, name, _ in candidates]
+        skipped += [_skip(jd, name, topic_id, "already run on this component set") for jd, name, _ in candidates]
         raise PreconditionFailed("No jobs available for run.", {"skipped": skipped})
     return Job.from_db(connection.alias, _ATTNAMES, values)

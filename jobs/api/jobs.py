@@ -181,11 +181,15 @@ class JobViewSet(DCIViewSet):
     def schedule(self, request):
         """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
         remoteci = self.find("remoteci_id", self.scoped(RemoteCI))
-        # A topic the team is not subscribed to is a 412 of scheduling (SPEC §5), not a 404.
-        topic = self.find("topic_id", Topic.objects.live())
+        # The topic is read by the scheduler with its candidates (unknown or archived: 404); a
+        # topic the team is not subscribed to is a 412 of scheduling (SPEC §5), not a 404.
+        try:
+            topic_id = uuid.UUID(str(request.data.get("topic_id")))
+        except ValueError:
+            self.find("topic_id", Topic.objects.live())  # raises find's 400 (missing or malformed)
         job = job_schedule(
             remoteci=remoteci,
-            topic=topic,
+            topic_id=topic_id,
             user_agent=request.headers.get("User-Agent", ""),
             client_version=request.headers.get("Client-Version", ""),
         )

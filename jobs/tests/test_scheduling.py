@@ -127,6 +127,29 @@ def test_an_unknown_topic_is_not_found(user_client, remoteci):
     assert response.status_code == 404
 
 
+def test_an_archived_topic_is_not_found(user_client, remoteci, topic, jobdefinition, component):
+    topic.__class__.objects.filter(pk=topic.pk).update(archived_at=topic.created_at)
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 404
+    assert response.json()["message"] == f"topic {topic.id} not found"
+
+
+@pytest.mark.parametrize("topic_id", [None, "", "not-a-uuid"])
+def test_a_missing_or_malformed_topic_id_is_a_400(user_client, remoteci, topic_id):
+    body = (
+        {"remoteci_id": str(remoteci.id)}
+        if topic_id is None
+        else {"remoteci_id": str(remoteci.id), "topic_id": topic_id}
+    )
+
+    response = user_client.post("/api/v1/jobs/schedule", body)
+
+    assert response.status_code == 400
+    assert "topic_id" in response.json()["payload"]["errors"]
+
+
 def test_a_recheck_copy_is_handed_out_first_and_only_once(user_client, remoteci, topic, jobdefinition, component):
     original = schedule(user_client, remoteci, topic).json()["job"]
     Component.objects.create(name="RHEL-9.6", type="compose", topic=topic)
@@ -142,7 +165,7 @@ def test_a_recheck_copy_is_handed_out_first_and_only_once(user_client, remoteci,
 
 
 def test_the_job_it_returns_is_the_row_it_wrote(remoteci, topic, jobdefinition, component):
-    job = job_schedule(remoteci=remoteci, topic=topic, user_agent="a" * 300, client_version="4.2")
+    job = job_schedule(remoteci=remoteci, topic_id=topic.id, user_agent="a" * 300, client_version="4.2")
 
     stored = Job.objects.get(pk=job.pk)
     fields = [field.attname for field in Job._meta.concrete_fields]
@@ -154,7 +177,7 @@ def test_the_job_it_returns_is_the_row_it_wrote(remoteci, topic, jobdefinition, 
 def test_its_components_key_is_the_one_python_computes(remoteci, topic, component, kernel):
     JobDefinition.objects.create(name="both", topic=topic, component_types=["kernel", "compose", "kernel"])
 
-    job = job_schedule(remoteci=remoteci, topic=topic)
+    job = job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     assert set(job.components.all()) == {component, kernel}
     assert job.components_key == components_key([component.id, kernel.id])
@@ -165,7 +188,7 @@ def test_a_combination_created_through_post_jobs_counts_as_already_run(remoteci,
     services.job_create(remoteci=remoteci, jobdefinition=both, components=[kernel, component])
 
     with pytest.raises(PreconditionFailed) as raised:
-        job_schedule(remoteci=remoteci, topic=topic)
+        job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     assert raised.value.payload == {
         "skipped": [{"jobdefinition_id": str(both.id), "name": "both", "reason": "already run on this component set"}]
@@ -173,10 +196,10 @@ def test_a_combination_created_through_post_jobs_counts_as_already_run(remoteci,
 
 
 def test_an_archived_job_does_not_count_as_already_run(remoteci, topic, jobdefinition, component):
-    first = job_schedule(remoteci=remoteci, topic=topic)
+    first = job_schedule(remoteci=remoteci, topic_id=topic.id)
     Job.objects.filter(pk=first.pk).update(archived_at=first.created_at)
 
-    assert job_schedule(remoteci=remoteci, topic=topic).components_key == first.components_key
+    assert job_schedule(remoteci=remoteci, topic_id=topic.id).components_key == first.components_key
 
 
 def test_the_skipped_list_names_the_lacking_first_then_the_already_run_in_order(remoteci, topic, component):
@@ -186,10 +209,10 @@ def test_the_skipped_list_names_the_lacking_first_then_the_already_run_in_order(
     ]
     lacking = JobDefinition.objects.create(name="lacking", topic=topic, priority=2, component_types=["kernel", "x"])
     for _ in run:
-        job_schedule(remoteci=remoteci, topic=topic)
+        job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     with pytest.raises(PreconditionFailed) as raised:
-        job_schedule(remoteci=remoteci, topic=topic)
+        job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     assert raised.value.payload["skipped"] == [
         {"jobdefinition_id": str(lacking.id), "name": "lacking", "reason": "no component of type kernel, x"},
@@ -199,7 +222,7 @@ def test_the_skipped_list_names_the_lacking_first_then_the_already_run_in_order(
 
 def test_a_topic_acting_as_its_own_jobdefinition_is_named_by_topic_id_when_skipped(remoteci, topic, component):
     with pytest.raises(PreconditionFailed) as raised:
-        job_schedule(remoteci=remoteci, topic=topic)
+        job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     assert raised.value.payload == {
         "skipped": [{"topic_id": str(topic.id), "name": topic.name, "reason": "no component of type kernel"}]
@@ -209,13 +232,13 @@ def test_a_topic_acting_as_its_own_jobdefinition_is_named_by_topic_id_when_skipp
 def test_it_kills_only_the_remotecis_other_unfinished_jobs(remoteci, other_remoteci, topic, component, kernel):
     for priority in range(2):
         JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
-    running = job_schedule(remoteci=remoteci, topic=topic)
+    running = job_schedule(remoteci=remoteci, topic_id=topic.id)
     Job.objects.filter(pk=running.pk).update(status="running")
     done = Job.objects.create(remoteci=remoteci, topic=topic, team=remoteci.team, status="success")
     elsewhere = Job.objects.create(remoteci=other_remoteci, topic=topic, team=other_remoteci.team, status="running")
     pending_copy, next_copy = services.job_recheck(job=done), services.job_recheck(job=done)
 
-    scheduled = job_schedule(remoteci=remoteci, topic=topic)
+    scheduled = job_schedule(remoteci=remoteci, topic_id=topic.id)
     assert scheduled.pk == pending_copy.pk  # the recheck copies go first, and wait their turn
 
     killed = Job.objects.get(pk=running.pk)
@@ -232,7 +255,7 @@ def test_it_kills_only_the_remotecis_other_unfinished_jobs(remoteci, other_remot
 def test_the_job_counts_follow_scheduled_jobs(user, remoteci, topic, jobdefinition, component):
     before = JobCount.objects.total_for(user)
 
-    job_schedule(remoteci=remoteci, topic=topic)
+    job_schedule(remoteci=remoteci, topic_id=topic.id)
 
     assert JobCount.objects.total_for(user) == before + 1 == Job.objects.for_user(user).count()
 
@@ -269,7 +292,7 @@ def _history(topic, remoteci, jobdefinitions, past_jobs):
 
 def _count_schedule_queries(remoteci, topic):
     with CaptureQueriesContext(connection) as queries:
-        job_schedule(remoteci=remoteci, topic=topic)
+        job_schedule(remoteci=remoteci, topic_id=topic.id)
     return len(queries)
 
 
@@ -340,9 +363,9 @@ def test_a_schedule_does_not_wait_on_another_remotecis_lock(team, topic):
         with connection.cursor() as cursor:
             # Fail instead of waiting: a schedule that needed the held lock raises here.
             cursor.execute("SET lock_timeout = '200ms'")
-        outcome["second"] = job_schedule(remoteci=second, topic=topic)
+        outcome["second"] = job_schedule(remoteci=second, topic_id=topic.id)
         with pytest.raises(Exception, match="lock timeout"):
-            job_schedule(remoteci=first, topic=topic)
+            job_schedule(remoteci=first, topic_id=topic.id)
     finally:
         release.set()
         holder.join()

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         found_remoteci = _lookup(RemoteCI, remoteci)
         found_topic = _lookup(Topic, topic)
         try:
-            job = job_schedule(remoteci=found_remoteci, topic=found_topic, user_agent="manage.py schedule")
+            job = job_schedule(remoteci=found_remoteci, topic_id=found_topic.pk, user_agent="manage.py schedule")
         except PreconditionFailed as exc:
             raise CommandError(f"{exc.detail} {exc.payload or ''}".strip()) from None
         self.stdout.write(f"{job.id} {job.status} jobdefinition={job.jobdefinition_id} recheck={job.recheck}")
