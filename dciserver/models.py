@@ -19,6 +19,14 @@ def _insert_statement(model):
     return f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({placeholders})', fields
 
 
+@functools.cache
+def _select_statement(model):
+    fields = model._meta.concrete_fields
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    pk = model._meta.pk.column
+    return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE "{pk}" = %s AND "archived_at" IS NULL', fields
+
+
 def insert(instance, *, before="", before_params=()):
     """Insert ``instance`` as ``save(force_insert=True)`` would store it, in a statement built
     once per model instead of compiled by the ORM for every row (the hottest writes: jobstates,
@@ -49,6 +57,30 @@ class DCIQuerySet(models.QuerySet):
 
     def for_user(self, user):  # pragma: no cover - every concrete queryset defines it
         raise NotImplementedError(f"{self.model.__name__} must define for_user()")
+
+    def get_for_user(self, user, pk):
+        """The row ``pk`` if ``user`` may see it, else ``None``: ``for_user(user).filter(pk=pk).first()``.
+
+        Querysets whose scope is a plain condition answer it with ``select_by_pk`` instead.
+        """
+        return self.for_user(user).filter(pk=pk).first()
+
+    def select_by_pk(self, pk, condition="", params=()):
+        """The live row ``pk`` (and ``condition``, SQL on its own columns), as a model instance, or
+        ``None``: one statement built once per model instead of a queryset built for each lookup
+        (building the queryset cost most of a jobstate's validation)."""
+        sql, fields = _select_statement(self.model)
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql}{condition}", [pk, *params])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [
+            value if value is None or converters is None else converters(value, None, connection)
+            for value, converters in zip(row, (getattr(f, "from_db_value", None) for f in fields), strict=True)
+        ]
+        return self.model.from_db(self.db, [f.attname for f in fields], values)
 
 
 class BaseModel(models.Model):

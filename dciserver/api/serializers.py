@@ -42,10 +42,16 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
             self.fail("incorrect_type", data_type=type(data).__name__)
         try:
-            uuid.UUID(str(data))
+            pk = uuid.UUID(str(data))
         except ValueError:
             self.fail("invalid_uuid", value=str(data)[:64])
-        return super().to_internal_value(data)
+        if self.pk_field is not None:
+            return super().to_internal_value(data)
+        request = self.context.get("request")
+        row = self.queryset.get_for_user(getattr(request, "user", None), pk)
+        if row is None:
+            self.fail("does_not_exist", pk_value=data)
+        return row
 
 
 class StorableJSONField(serializers.JSONField):
@@ -214,7 +220,10 @@ def field_plan(field, model):
             and model_field.is_relation
         )
         return (field.field_name, model_field.attname, None, field) if simple else general
-    if model_field.is_relation or type(field).get_attribute is not serializers.Field.get_attribute:
+    if type(field).get_attribute is not serializers.Field.get_attribute:
+        return general
+    if model_field.is_relation and field.source != model_field.attname:
+        # A plain field reading a foreign key by name gets the related object: not a column.
         return general
     as_text = type(field) is serializers.CharField or (
         type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose"

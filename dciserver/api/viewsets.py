@@ -18,6 +18,14 @@ UNIQUE_VIOLATION = "23505"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _is_uuid(value):
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
 def bare_etag(raw):
     """An etag as a client may echo it (``abc``, ``"abc"``, ``W/"abc"``) → ``abc``."""
     raw = raw.strip()
@@ -145,8 +153,12 @@ class DCIViewSet(viewsets.GenericViewSet):
             return queryset.filter(name=value).order_by("-created_at")
 
     def get_object(self, queryset=None):
-        queryset = self.get_queryset() if queryset is None else queryset
-        instance = self.lookup(queryset).first()
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        if queryset is None and not self.joins and _is_uuid(value):
+            # The row by id, scoped, without building a queryset (``get_for_user``).
+            instance = self.model.objects.get_for_user(self.request.user, uuid.UUID(value))
+        else:
+            instance = self.lookup(self.get_queryset() if queryset is None else queryset).first()
         if instance is None:
             raise NotFound()
         self.check_object_permissions(self.request, instance)
