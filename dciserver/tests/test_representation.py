@@ -166,3 +166,22 @@ def test_a_reader_exists_only_where_every_field_is_a_column():
     )
     assert reader is not None
     assert reader.sql.count("LEFT JOIN") == 3 and reader.sql.count("to_char(") == 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2.5, null, true], "b": {"c": "ü"}}',
+        "123456789012345678901234567890",  # beyond 64 bits: kept exact, as the ORM's parser keeps it
+        '{"n": -9223372036854775809}',
+        "[1e308, -0.0, 1.5e-320]",
+        '"\\ud83d\\ude00"',
+    ],
+)
+def test_json_columns_parse_as_the_model_field_parses_them(text):
+    import json
+
+    from dciserver.api.rows import json_loads
+
+    assert json_loads(text) == json.loads(text)
+    assert type(json_loads(text)) is type(json.loads(text))
