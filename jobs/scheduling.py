@@ -27,20 +27,32 @@ from django.db import connection
 from dciserver.api.exceptions import NotFound, PreconditionFailed
 from jobs.models import Job, components_key
 
-# The live topic, its active job definitions in scheduling order and its newest active
-# component of each type, in one row.
+# The live topic, its active job definitions in scheduling order, and the newest active
+# component of each type they name (one index probe per type: the cost does not grow with the
+# topic's components), in one row.
 _CANDIDATES = """
-SELECT t.name, t.component_types::text,
+WITH topic AS (
+    SELECT t.id, t.name, t.component_types FROM jobs_topic t WHERE t.id = %(topic)s AND t.archived_at IS NULL
+), definitions AS (
+    SELECT d.id, d.name, d.component_types, d.priority, d.created_at FROM jobs_jobdefinition d
+     WHERE d.topic_id = %(topic)s AND d.state = 'active' AND d.archived_at IS NULL
+), types AS (
+    SELECT DISTINCT e.type
+      FROM (SELECT component_types FROM definitions
+            UNION ALL SELECT component_types FROM topic WHERE NOT EXISTS (SELECT FROM definitions)) s,
+           jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.component_types) = 'array'
+                                          THEN s.component_types ELSE '[]' END) AS e(type)
+)
+SELECT topic.name, topic.component_types::text,
        (SELECT coalesce(json_agg(json_build_array(d.id, d.name, d.component_types)
-                                 ORDER BY d.priority, d.created_at, d.id), '[]')::text
-          FROM jobs_jobdefinition d
-         WHERE d.topic_id = t.id AND d.state = 'active' AND d.archived_at IS NULL),
-       (SELECT coalesce(json_object_agg(c.type, c.id), '{}')::text
-          FROM (SELECT DISTINCT ON (c.type) c.type, c.id FROM jobs_component c
-                 WHERE c.topic_id = t.id AND c.state = 'active' AND c.archived_at IS NULL
-                 ORDER BY c.type, c.created_at DESC, c.id DESC) c)
-  FROM jobs_topic t
- WHERE t.id = %s AND t.archived_at IS NULL
+                                 ORDER BY d.priority, d.created_at, d.id), '[]')::text FROM definitions d),
+       (SELECT coalesce(json_object_agg(types.type, newest.id), '{}')::text
+          FROM types
+          CROSS JOIN LATERAL (SELECT c.id FROM jobs_component c
+                               WHERE c.topic_id = topic.id AND c.type = types.type
+                                 AND c.state = 'active' AND c.archived_at IS NULL
+                               ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)
+  FROM topic
 """
 
 # The job comes back as the columns of the model's fields, in their order, so that
@@ -55,7 +67,7 @@ _ATTNAMES = [field.attname for field in _FIELDS]
 def _candidates(topic_id):
     """(jobdefinition id or None, name, component ids) in scheduling order, and the skipped ones with why."""
     with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES, [topic_id])
+        cursor.execute(_CANDIDATES, {"topic": topic_id})
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"topic {topic_id} not found")

@@ -46,6 +46,16 @@ def test_it_uses_the_newest_component_of_each_type(user_client, remoteci, topic,
     assert list(Job.objects.get(pk=response.json()["job"]["id"]).components.all()) == [newer]
 
 
+def test_inactive_and_archived_components_are_not_handed_out(remoteci, topic, component, jobdefinition):
+    Component.objects.create(name="RHEL-9.5-inactive", type="compose", topic=topic, state="inactive")
+    archived = Component.objects.create(name="RHEL-9.6-archived", type="compose", topic=topic)
+    Component.objects.filter(pk=archived.pk).update(archived_at=archived.created_at)
+
+    job = job_schedule(remoteci=remoteci, topic_id=topic.id)
+
+    assert list(job.components.all()) == [component]
+
+
 def test_three_schedules_in_a_row_leave_killed_killed_new(user_client, remoteci, topic, component):
     for priority in range(3):
         JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
