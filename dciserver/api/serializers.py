@@ -151,15 +151,19 @@ class DCIModelSerializer(serializers.ModelSerializer):
 
         DRF rebuilds them from the model's metadata for every serializer instance, the
         largest part of rendering one row. They depend on the class alone (its declared
-        fields and ``Meta``), so a prototype per class is deep-copied instead, as DRF itself
-        copies declared fields.
+        fields and ``Meta``), so a prototype per class is copied instead. A field holding no
+        other field is copied shallowly: what makes it this serializer's (its name, parent and
+        source) is set by ``bind()`` on the copy, the rest is configuration it only reads, as
+        DRF's own deep copy shares its validators. A field holding fields (a list's child, a
+        to-many relation's child relation) is deep-copied, as DRF does, so that its children
+        are bound to this serializer too.
         """
         cls = type(self)
         prototype = cls.__dict__.get("_fields_prototype")
         if prototype is None:
-            prototype = super().get_fields()
-            cls._fields_prototype = prototype
-        return copy.deepcopy(prototype)
+            built = super().get_fields()
+            prototype = cls._fields_prototype = [(name, field, _holds_fields(field)) for name, field in built.items()]
+        return {name: copy.deepcopy(field) if nested else copy.copy(field) for name, field, nested in prototype}
 
     def to_representation(self, instance):
         """DRF's representation, with the generic attribute lookup done once per field, not per row.
@@ -194,6 +198,14 @@ class DCIModelSerializer(serializers.ModelSerializer):
             value = getattr(instance, attname)
             ret[name] = None if value is None else value if convert is None else convert(value)
         return ret
+
+
+def _holds_fields(field):
+    return isinstance(field, serializers.BaseSerializer) or any(
+        isinstance(value, serializers.Field)
+        or (isinstance(value, (list, tuple)) and any(isinstance(v, serializers.Field) for v in value))
+        for value in vars(field).values()
+    )
 
 
 def field_plan(field, model):
