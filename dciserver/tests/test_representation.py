@@ -185,3 +185,28 @@ def test_json_columns_parse_as_the_model_field_parses_them(text):
 
     assert json_loads(text) == json.loads(text)
     assert type(json_loads(text)) is type(json.loads(text))
+
+
+def test_serializer_fields_copied_from_the_prototype_belong_to_their_own_serializer(world, user, other_user):
+    from jobs.api.jobs import JobSerializer, JobStateSerializer
+
+    def request_of(u):
+        request = APIRequestFactory().post("/api/v1/jobstates")
+        request.user = u
+        return request
+
+    mine = JobStateSerializer(
+        data={"job_id": str(world.job.id), "status": "running"}, context={"request": request_of(user)}
+    )
+    theirs = JobStateSerializer(
+        data={"job_id": str(world.job.id), "status": "running"}, context={"request": request_of(other_user)}
+    )
+    assert mine.fields["job_id"] is not theirs.fields["job_id"]
+    assert mine.fields["job_id"].parent is mine and theirs.fields["job_id"].parent is theirs
+    # Each validates with its own caller's scope: another team's job is unknown.
+    assert mine.is_valid() and mine.validated_data["job"] == world.job
+    assert not theirs.is_valid() and "job_id" in theirs.errors
+    # A field holding fields (the write-only to-many components) is a copy down to its child.
+    one, two = JobSerializer(context={"request": request_of(user)}), JobSerializer()
+    assert one.fields["components"].child_relation is not two.fields["components"].child_relation
+    assert one.fields["components"].child_relation.root is one
