@@ -24,6 +24,9 @@ from rest_framework.settings import api_settings
 
 from dciserver.api.serializers import DCIDateTimeField, DCIModelSerializer, field_plan
 
+# Where the resource's own table goes in the statements (its name, or ``t0`` in a subquery's form).
+BASE = "\x00base\x00"
+
 # The DRF format of dciserver's timestamps, and the PostgreSQL ``to_char`` pattern writing the
 # same text (``FM``: the year unpadded, as ``strftime`` writes it).
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
@@ -108,9 +111,17 @@ class PageReader:
         self.model = model
         # (dotted name or None for the row itself, names, slice start, id index, converts)
         self.parts = parts
-        table = model._meta.db_table
-        self.sql = (
-            f'SELECT {", ".join(select)} FROM "{table}" t0 {" ".join(joins)} WHERE t0."{model._meta.pk.column}" IN '
+        table = f'"{model._meta.db_table}"'
+        columns, joined = ", ".join(select), " ".join(joins)
+        # The page's own query with another select list, where the ORM's query reads the table
+        # alone (the usual case: a scope and filters on the resource's columns): one level,
+        # planned in a fraction of the time of the other form.
+        self.ids_prefix = f'SELECT {table}."{model._meta.pk.column}" AS "pk" FROM {table} '
+        self.direct = f"SELECT {columns.replace(BASE, table)} FROM {table} {joined.replace(BASE, table)} "
+        # Otherwise (a scope through a join), the ORM's query chooses the ids.
+        self.nested = (
+            f"SELECT {columns.replace(BASE, 't0')} FROM {table} t0 {joined.replace(BASE, 't0')} "
+            f'WHERE t0."{model._meta.pk.column}" IN '
         )
 
     @classmethod
@@ -119,10 +130,10 @@ class PageReader:
         if plan is None:
             return None
         select, joins, parts = [], [], []
-        aliases = {None: ("t0", model)}
+        aliases = {None: (BASE, model)}
         for name in (None, *embeds):
             if name is None:
-                alias, part_model, part_plan = "t0", model, plan
+                alias, part_model, part_plan = BASE, model, plan
             else:
                 spec = specs[name]
                 if spec.many or isinstance(spec.serializer, str):
@@ -164,12 +175,17 @@ class PageReader:
         return f" ORDER BY {', '.join(terms)}" if terms else ""
 
     def read(self, queryset, order_by=()):
-        """The representations of the rows ``queryset`` selects (sliced; its ids are the
-        subquery), in ``order_by`` order."""
+        """The representations of the rows ``queryset`` selects (ordered by ``order_by`` and sliced)."""
         ids = queryset.values_list("pk")
         ids_sql, params = ids.query.get_compiler(using=ids.db).as_sql()
+        rest = ids_sql[len(self.ids_prefix) :]
+        if ids_sql.startswith(self.ids_prefix) and rest.startswith(("WHERE ", "ORDER BY ", "LIMIT ")):
+            # The ORM's query reads the table alone (no join follows it).
+            sql = self.direct + rest
+        else:
+            sql = f"{self.nested}({ids_sql}){self.order_sql(order_by)}"
         with connections[ids.db].cursor() as cursor:
-            cursor.execute(f"{self.sql}({ids_sql}){self.order_sql(order_by)}", params)
+            cursor.execute(sql, params)
             return [self.render(values) for values in cursor.fetchall()]
 
     def render(self, values):

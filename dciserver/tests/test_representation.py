@@ -165,7 +165,8 @@ def test_a_reader_exists_only_where_every_field_is_a_column():
         JobSerializer, Job, ("remoteci", "jobdefinition", "jobdefinition.topic"), JobViewSet.embeds
     )
     assert reader is not None
-    assert reader.sql.count("LEFT JOIN") == 3 and reader.sql.count("to_char(") == 8
+    for sql in (reader.direct, reader.nested):
+        assert sql.count("LEFT JOIN") == 3 and sql.count("to_char(") == 8
 
 
 @pytest.mark.parametrize(
@@ -210,3 +211,21 @@ def test_serializer_fields_copied_from_the_prototype_belong_to_their_own_seriali
     one, two = JobSerializer(context={"request": request_of(user)}), JobSerializer()
     assert one.fields["components"].child_relation is not two.fields["components"].child_relation
     assert one.fields["components"].child_relation.root is one
+
+
+def test_a_page_is_one_level_where_the_scope_reads_the_table_alone_and_a_subquery_otherwise(world, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conftest import client_for
+
+    client = client_for(user)
+    with CaptureQueriesContext(connection) as jobs:
+        assert len(client.get("/api/v1/jobs?embed=remoteci").json()["jobs"]) == 1
+    with CaptureQueriesContext(connection) as topics:
+        # A team user's topics are those its team subscribes to: a join, so the page is a subquery.
+        assert len(client.get("/api/v1/topics").json()["topics"]) == 1
+    page = [q["sql"] for q in jobs.captured_queries if "to_char(" in q["sql"]]
+    assert len(page) == 1 and " IN (SELECT " not in page[0] and 'LEFT JOIN "teams_remoteci"' in page[0]
+    page = [q["sql"] for q in topics.captured_queries if "to_char(" in q["sql"]]
+    assert len(page) == 1 and 'WHERE t0."id" IN (SELECT ' in page[0]
