@@ -27,23 +27,37 @@ def _select_statement(model):
     return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE "{pk}" = %s AND "archived_at" IS NULL', fields
 
 
-def insert(instance, *, before="", before_params=()):
+def insert(instance, *also, before=None):
     """Insert ``instance`` as ``save(force_insert=True)`` would store it, in a statement built
     once per model instead of compiled by the ORM for every row (the hottest writes: jobstates,
-    audit entries). ``before`` is a ``WITH`` clause run in the same statement (and round trip).
+    audit entries). The rows ``also`` and the ``(sql, params)`` statement ``before`` (an UPDATE)
+    run in the same statement, in one round trip.
 
     For models without save hooks or signals, with every value set in Python (defaults included).
     """
     model = type(instance)
-    sql, fields = _insert_statement(model)
     using = router.db_for_write(model, instance=instance)
     connection = connections[using]
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    parts, params = [], []
+    if before is not None:
+        parts.append(f"touched AS ({before[0]})")
+        params += before[1]
+    for index, other in enumerate(also):
+        sql, values = _insert_parts(other, connection)
+        parts.append(f"also_{index} AS ({sql})")
+        params += values
+    sql, values = _insert_parts(instance, connection)
     with connection.cursor() as cursor:
-        cursor.execute(f"{before} {sql}" if before else sql, [*before_params, *params])
-    instance._state.adding = False
-    instance._state.db = using
+        cursor.execute(f"WITH {', '.join(parts)} {sql}" if parts else sql, [*params, *values])
+    for row in (*also, instance):
+        row._state.adding = False
+        row._state.db = using
     return instance
+
+
+def _insert_parts(instance, connection):
+    sql, fields = _insert_statement(type(instance))
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
 
 
 class DCIQuerySet(models.QuerySet):

@@ -93,21 +93,23 @@ def job_update(*, job, etag, changes):
     return fresh
 
 
-# The heartbeat of ``jobstate_create``, run in the jobstate's INSERT statement.
-_JOBSTATE_HEARTBEAT = (
-    f'WITH heartbeat AS (UPDATE "{Job._meta.db_table}" '
-    'SET "status" = %s, "etag" = %s, "updated_at" = %s WHERE "id" = %s)'
-)
+# The heartbeat of ``jobstate_create``, run by the jobstate's INSERT statement.
+_JOBSTATE_HEARTBEAT = f'UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = %s WHERE "id" = %s'
 
 
 @ATOMIC
-def jobstate_create(*, job, status, comment=""):
+def jobstate_create(*, job, status, comment="", audit=None):
     """An agent reports a phase: the jobstate is kept and the job takes its status (a heartbeat).
 
-    One statement, one round trip: the agents' most frequent write.
+    One statement, one round trip: the agents' most frequent write. ``audit``, the unsaved
+    audit entry of the request that reports it, is written by that statement too.
     """
     jobstate = JobState(job=job, team_id=job.team_id, status=status, comment=comment or "")
-    insert(jobstate, before=_JOBSTATE_HEARTBEAT, before_params=(status, new_etag(), timezone.now(), job.id))
+    also = ()
+    if audit is not None:
+        audit.object_id = str(jobstate.id)
+        also = (audit,)
+    insert(jobstate, *also, before=(_JOBSTATE_HEARTBEAT, [status, new_etag(), timezone.now(), job.id]))
     return jobstate
 
 

@@ -321,19 +321,22 @@ class DCIViewSet(viewsets.GenericViewSet):
         if getattr(self, "audited", False):
             return
         self.audited = True
+        insert(self.audit_entry(request, status_code, object_id))
+
+    def audit_entry(self, request, status_code, object_id=None):
+        """The caller's write as an unsaved audit entry, for a write that records it itself
+        (then ``audited`` is set, and ``finalize_response`` records nothing more)."""
         user = request.user
-        insert(
-            AuditLog(
-                user=user,
-                user_name=user.name,
-                team_id=user.team_id,
-                action=self.action or request.method.lower(),
-                resource=self.singular or "",
-                object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
-                method=request.method,
-                path=request.path[:1024],
-                status_code=status_code,
-            )
+        return AuditLog(
+            user=user,
+            user_name=user.name,
+            team_id=user.team_id,
+            action=self.action or request.method.lower(),
+            resource=self.singular or "",
+            object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
+            method=request.method,
+            path=request.path[:1024],
+            status_code=status_code,
         )
 
     def finalize_response(self, request, response, *args, **kwargs):

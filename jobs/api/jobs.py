@@ -265,7 +265,13 @@ class JobStateViewSet(DCIViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        return services.jobstate_create(job=data["job"], status=data["status"], comment=data.get("comment") or "")
+        # The audit entry is written with the jobstate, by the same statement.
+        entry = self.audit_entry(self.request, status.HTTP_201_CREATED)
+        jobstate = services.jobstate_create(
+            job=data["job"], status=data["status"], comment=data.get("comment") or "", audit=entry
+        )
+        self.audited = True
+        return jobstate
 
     def check_destroy(self, user, instance):
         if not user.is_admin_of(instance.team_id):
