@@ -129,6 +129,27 @@ def test_another_teams_remoteci_is_not_found(outsider_client, remoteci, topic, j
     assert schedule(outsider_client, remoteci, topic).status_code == 404
 
 
+def test_an_archived_remoteci_is_not_found(user_client, remoteci, topic, jobdefinition, component):
+    RemoteCI.objects.filter(pk=remoteci.pk).update(archived_at=remoteci.created_at)
+
+    response = schedule(user_client, remoteci, topic)
+
+    assert response.status_code == 404
+    assert response.json()["message"] == f"remoteci {remoteci.id} not found"
+
+
+@pytest.mark.parametrize("remoteci_id", [None, "", "not-a-uuid"])
+def test_a_missing_or_malformed_remoteci_id_is_a_400(user_client, topic, remoteci_id):
+    body = (
+        {"topic_id": str(topic.id)} if remoteci_id is None else {"remoteci_id": remoteci_id, "topic_id": str(topic.id)}
+    )
+
+    response = user_client.post("/api/v1/jobs/schedule", body)
+
+    assert response.status_code == 400
+    assert "remoteci_id" in response.json()["payload"]["errors"]
+
+
 def test_an_unknown_topic_is_not_found(user_client, remoteci):
     response = user_client.post(
         "/api/v1/jobs/schedule",
