@@ -251,6 +251,18 @@ def test_the_skipped_list_names_the_lacking_first_then_the_already_run_in_order(
     ]
 
 
+def test_repeated_refusals_name_the_same_skipped_list(remoteci, topic, component, jobdefinition):
+    JobDefinition.objects.create(name="needs-kernel", topic=topic, component_types=["kernel"])
+    job_schedule(remoteci=remoteci, topic_id=topic.id)
+    payloads = []
+    for _ in range(2):
+        with pytest.raises(PreconditionFailed) as raised:
+            job_schedule(remoteci=remoteci, topic_id=topic.id)
+        payloads.append(raised.value.payload)
+
+    assert payloads[0] == payloads[1] and len(payloads[0]["skipped"]) == 2
+
+
 def test_a_topic_acting_as_its_own_jobdefinition_is_named_by_topic_id_when_skipped(remoteci, topic, component):
     with pytest.raises(PreconditionFailed) as raised:
         job_schedule(remoteci=remoteci, topic_id=topic.id)
