@@ -14,7 +14,7 @@ from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer
 from dciserver.api.viewsets import DCIViewSet
-from files import services
+from files import services, streaming
 from files.models import File, JUnitResult
 from jobs.models import Job, JobState
 from teams.api import TeamSerializer
@@ -90,8 +90,8 @@ UPLOAD_HEADERS = {"name": "DCI-NAME", "mime": "DCI-MIME", "job_id": "DCI-JOB-ID"
 def _raw_upload(request):
     """The metadata, body stream and announced length of a raw upload, whatever its Content-Type.
 
-    The body is read from the WSGI input by the upload service, never through DRF's
-    parsers (which would load it whole, and refuse what old clients label application/json).
+    The body is read by the upload service, never through DRF's parsers (which would load
+    it whole, and refuse what old clients label application/json).
     """
     headers = request.headers
     # An empty header counts as none (a client may send one for an unset value).
@@ -112,8 +112,9 @@ def _raw_upload(request):
         length = int(raw_length)
     except ValueError:
         raise DCIError(f"Invalid Content-Length: {raw_length!r}") from None
-    # DRF's request.stream is the Django request itself, reading the WSGI input (None for an empty body).
-    stream = request.stream or io.BytesIO()
+    # Under gunicorn, straight from the socket (files.streaming); elsewhere DRF's request.stream,
+    # the Django request itself reading the WSGI input (None for an empty body).
+    stream = streaming.socket_body(request.META, length) or request.stream or io.BytesIO()
     return metadata, stream, length, headers.get("DCI-MD5") or None
 
 

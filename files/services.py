@@ -5,24 +5,25 @@ API, the admin and the management commands alike.
 """
 
 import contextlib
-import hashlib
 import logging
 from itertools import islice
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
-from files import junit
+from files import junit, streaming
 from files.models import File, JUnitResult, TestCase
 from files.storage import files_storage
 from jobs.services import job_heartbeat
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024 * 1024
+# Largest read asked of a stream that is not gunicorn's socket (see files.streaming).
+CHUNK_SIZE = streaming.READ_SIZE
 JUNIT_MIME = "application/junit"
 TESTCASE_BATCH = 2000
 
@@ -50,15 +51,17 @@ def file_create(
     if length is not None and length > settings.DCI_MAX_UPLOAD_SIZE:
         raise _too_large()
     file = File(job=job, jobstate=jobstate, team_id=job.team_id, name=name, mime=mime)
-    with _spooled(stream, file, length) as upload:
+    storage = files_storage()
+    # A 201 says the file is kept: on a local disk, its bytes are flushed before its row is committed.
+    local = isinstance(storage, FileSystemStorage)
+    with _spooled(stream, file, length, durable=local) as upload:
         if expected_md5 and expected_md5.strip().lower() != file.md5:
             raise BadRequest(
                 f"md5 mismatch: the upload's md5 is {file.md5}, DCI-MD5 says {expected_md5.strip()}",
                 {"errors": {"md5": ["Does not match the uploaded bytes."]}},
             )
-        storage = files_storage()
         try:
-            _store(storage, file, upload)
+            _store(storage, file, upload, local)
             with transaction.atomic():
                 file.save(force_insert=True)
                 if on_created is not None:
@@ -75,10 +78,17 @@ def file_create(
     return file
 
 
-def _store(storage, file, upload):
-    """Write the bytes to storage; a storage that fails (a full disk, an object store away) is a 503."""
+def _store(storage, file, upload, local):
+    """Write the bytes to storage; a storage that fails (a full disk, an object store away) is a 503.
+
+    The filesystem storage renames the spooled file into place (``FILE_UPLOAD_TEMP_DIR``
+    must be on the same filesystem as ``DCI_FILES_ROOT``, or the rename becomes a copy);
+    the file and its directory are then synced, so that the new name survives a crash too.
+    """
     try:
-        storage.save(file.storage_name, upload)
+        name = storage.save(file.storage_name, upload)
+        if local:
+            streaming.sync_stored(storage.path(name))
     except Exception as exc:
         logger.exception("could not store the bytes of file %s", file.id)
         raise ServiceUnavailable("Service unavailable: the file storage failed; nothing was kept.") from exc
@@ -90,33 +100,34 @@ def _too_large():
 
 
 @contextlib.contextmanager
-def _spooled(stream, file, length):
-    """Copy ``stream`` to a temporary file in chunks, setting ``file.size`` and ``file.md5``.
+def _spooled(stream, file, length, durable):
+    """Copy ``stream`` to a temporary file, setting ``file.size`` and ``file.md5`` (``streaming.spool``).
 
-    The temporary file is removed on exit (unless the filesystem storage moved it into place).
+    ``durable``: the bytes are on disk, not only in the page cache, before the row can be
+    committed (the filesystem storage renames this file into place). The temporary file is
+    removed on exit (unless the filesystem storage moved it into place).
     """
     upload = TemporaryUploadedFile(str(file.id), file.mime, 0, None)
     try:
-        digest = hashlib.md5(usedforsecurity=False)
-        size = 0
-        while True:
-            try:
-                chunk = stream.read(CHUNK_SIZE)
-            except OSError as exc:
-                # The client went away mid-body (Django's UnreadablePostError, gunicorn's NoMoreData).
-                raise _broken_off(size) from exc
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > settings.DCI_MAX_UPLOAD_SIZE:
-                raise _too_large()
-            digest.update(chunk)
-            upload.write(chunk)
+        source = stream if isinstance(stream, streaming.SocketBody) else streaming.StreamSource(stream)
+        try:
+            size, md5 = streaming.spool(
+                source,
+                upload.file.fileno(),
+                limit=settings.DCI_MAX_UPLOAD_SIZE,
+                size_hint=length,
+                durable=durable,
+            )
+        except streaming.TooLarge:
+            raise _too_large() from None
+        except streaming.BrokenOff as exc:
+            raise _broken_off(exc.received) from exc
         if length is not None and size != length:
             raise _broken_off(size, length)
-        upload.flush()
+        # The bytes went to the file's descriptor, past its buffered reader: start it afresh.
+        upload.file.seek(0)
         upload.size = file.size = size
-        file.md5 = digest.hexdigest()
+        file.md5 = md5
         yield upload
     finally:
         upload.close()

@@ -344,3 +344,21 @@ def test_a_chunked_raw_upload_is_read_to_its_end_where_the_server_terminates_the
     assert response.status_code == 201, response.content
     assert response.json()["file"]["size"] == len(b"piped output\n")
     assert File.objects.get().size == 13
+
+
+def test_the_bytes_and_their_name_are_on_disk_before_the_row_is_written(job, files_root, monkeypatch):
+    from files import streaming
+
+    synced = []
+    fsync = streaming.os.fsync
+
+    def recording_fsync(fd):
+        synced.append((streaming.os.readlink(f"/proc/self/fd/{fd}"), File.objects.count()))
+        fsync(fd)
+
+    monkeypatch.setattr(streaming.os, "fsync", recording_fsync)
+
+    file = services.file_create(job=job, name="log.txt", stream=io.BytesIO(LOG))
+
+    stored = files_root / file.storage_name
+    assert synced == [(str(stored), 0), (str(stored.parent), 0)]
