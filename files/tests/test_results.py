@@ -59,16 +59,38 @@ def test_every_test_case_is_stored(user_client, job):
     ]
 
 
-def test_test_cases_are_stored_in_batches(job, monkeypatch):
-    monkeypatch.setattr(services, "TESTCASE_BATCH", 100)
-    xml = "<testsuite>" + '<testcase name="t"/>' * 1000 + "</testsuite>"
+def test_test_cases_are_stored_by_copy_not_one_insert_each(job):
+    xml = "<testsuite>" + '<testcase name="t"/>' * 5000 + "</testsuite>"
 
     with CaptureQueriesContext(connection) as queries:
         services.file_create(job=job, name="big.xml", mime="application/junit", stream=io.BytesIO(xml.encode()))
 
-    inserts = [q for q in queries if q["sql"].startswith(f'INSERT INTO "{Case._meta.db_table}"')]
-    assert len(inserts) == 10
-    assert Case.objects.count() == 1000
+    assert not [q for q in queries if Case._meta.db_table in q["sql"] and q["sql"].startswith("INSERT")]
+    assert Case.objects.count() == 5000
+
+
+def test_test_cases_keep_tabs_newlines_backslashes_and_unicode(job):
+    message = "Traceback:\n\tline 1 \\N \\t\r\nAssertionError: café ≠ 🐍"
+    xml = (
+        '<testsuite><testcase classname="a\\b&#9;c" name="t\\N"><failure><![CDATA['
+        + message
+        + "]]></failure></testcase></testsuite>"
+    )
+
+    services.file_create(job=job, name="r.xml", mime="application/junit", stream=io.BytesIO(xml.encode()))
+
+    case = Case.objects.get()
+    assert (case.classname, case.name, case.result) == ("a\\b\tc", "t\\N", "failure")
+    assert case.message == message.strip().replace("\r\n", "\n")
+
+
+def test_a_large_report_breaking_after_thousands_of_cases_keeps_none_of_them(job):
+    xml = "<testsuite>" + '<testcase name="t" time="0.5"><failure message="m\tx"/></testcase>' * 20000 + "<testcase"
+
+    file = services.file_create(job=job, name="r.xml", mime="application/junit", stream=io.BytesIO(xml.encode()))
+
+    assert "not well-formed XML" in JUnitResult.objects.get(file=file).error
+    assert Case.objects.count() == 0
 
 
 def test_an_xml_file_whose_root_is_a_suite_is_parsed_whatever_its_mime(user_client, job):
