@@ -310,18 +310,24 @@ def machine():
     }
 
 
-def dd_speed(source, fsync):
-    """MB/s of ``dd`` copying ``source`` into the storage folder (the same disk the uploads go to)."""
-    target = FILES_ROOT / "dd.tmp"
-    cmd = ["dd", f"if={source}", f"of={target}", "bs=1M"] + (["conv=fdatasync"] if fsync else [])
-    best = 0.0
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        elapsed = time.perf_counter() - started
-        best = max(best, os.path.getsize(source) / elapsed / 1e6)
-        target.unlink()
-    return best
+def dd_speed(source, flags=()):
+    """MB/s (the median of 3) of ``dd`` writing ``source`` into the storage folder (the uploads' disk).
+
+    Each run writes a new file, and all three are kept until the last is written, as every upload
+    is a new file that is kept: deleting the file before the next run lets dd reuse the pages just
+    freed, which made it look 5-10x faster than writing a file that stays.
+    """
+    targets = [FILES_ROOT / f"dd-{n}.tmp" for n in range(3)]
+    speeds = []
+    try:
+        for target in targets:
+            started = time.perf_counter()
+            subprocess.run(["dd", f"if={source}", f"of={target}", "bs=1M", *flags], check=True, capture_output=True)
+            speeds.append(os.path.getsize(source) / (time.perf_counter() - started) / 1e6)
+    finally:
+        for target in targets:
+            target.unlink(missing_ok=True)
+    return sorted(speeds)[1]
 
 
 # gunicorn -----------------------------------------------------------------------------------------
@@ -628,8 +634,11 @@ def main(argv=None):
             report["cleanup"] = cleanup(big_url, since)
     if any(name.startswith("upload") for name in report["scenarios"]):
         source = uploads["upload-200m"]
-        report["dd"] = {"mb_per_s": round(dd_speed(source, False), 1),
-                        "fdatasync_mb_per_s": round(dd_speed(source, True), 1)}  # fmt: skip
+        report["dd"] = {
+            "mb_per_s": round(dd_speed(source), 1),
+            "fdatasync_mb_per_s": round(dd_speed(source, ["conv=fdatasync"]), 1),
+            "direct_mb_per_s": round(dd_speed(source, ["oflag=direct", "conv=fdatasync"]), 1),
+        }
 
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     report["elapsed_s"] = round(time.monotonic() - started)
@@ -710,8 +719,9 @@ def evaluate(report):
             result["vs_dd"] = round(result["mb_per_s"] / dd["mb_per_s"], 3)
             result["vs_dd_fdatasync"] = round(result["mb_per_s"] / dd["fdatasync_mb_per_s"], 3)
             if name != "upload-junit-50k":
-                checks.append((f"{name} ≥ 50% of dd", f"{result['vs_dd']:.0%} (fdatasync dd: "
-                               f"{result['vs_dd_fdatasync']:.0%})", result["vs_dd"] >= 0.5))  # fmt: skip
+                # The server has the bytes on disk (fsync) before it answers: dd does the same.
+                measured = f"{result['vs_dd_fdatasync']:.0%} (page-cache dd: {result['vs_dd']:.0%})"
+                checks.append((f"{name} ≥ 50% of dd conv=fdatasync", measured, result["vs_dd_fdatasync"] >= 0.5))
     if "upload-200m" in scenarios:
         rise = scenarios["upload-200m"]["rss_rise_mib"]
         checks.append(("200 MiB upload raises worker peak RSS < 32 MiB", f"{rise} MiB", rise < 32))
@@ -762,8 +772,9 @@ def render(report):
                 lines.append(f"| {name} | {r['mb_per_s']} | {r.get('vs_dd', 0):.0%} | "
                              f"{r.get('vs_dd_fdatasync', 0):.0%} | {r.get('rss_rise_mib')} MiB |")  # fmt: skip
         dd = report["dd"]
-        lines.append(f"\n`dd bs=1M` of the same 200 MiB into the storage folder: {dd['mb_per_s']} MB/s "
-                     f"(page cache), {dd['fdatasync_mb_per_s']} MB/s with `conv=fdatasync`.")  # fmt: skip
+        lines.append(f"\n`dd bs=1M` of the same 200 MiB into new files in the storage folder (median of 3): "
+                     f"{dd['mb_per_s']} MB/s (page cache), {dd['fdatasync_mb_per_s']} MB/s with `conv=fdatasync`, "
+                     f"{dd.get('direct_mb_per_s')} MB/s with `oflag=direct conv=fdatasync`.")  # fmt: skip
     if "schedule_duplicates" in report:
         d = report["schedule_duplicates"]
         lines.append(f"\nSchedule: {d['jobs_created']} jobs handed out, {d['duplicate_jobs']} duplicate assignments.")
