@@ -20,11 +20,31 @@ def _insert_statement(model):
 
 
 @functools.cache
-def _select_statement(model):
+def _select_statement(model, related=None):
+    """``SELECT`` of a live row by primary key, with the row of the foreign key ``related`` joined."""
+    table = model._meta.db_table
     fields = model._meta.concrete_fields
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    pk = model._meta.pk.column
-    return f'SELECT {columns} FROM "{model._meta.db_table}" WHERE "{pk}" = %s AND "archived_at" IS NULL', fields
+    columns = [f'"{table}"."{field.column}"' for field in fields]
+    join, related_fields = "", ()
+    if related is not None:
+        foreign_key = model._meta.get_field(related)
+        other = foreign_key.related_model
+        related_fields = other._meta.concrete_fields
+        columns += [f'r."{field.column}"' for field in related_fields]
+        join = (
+            f' LEFT JOIN "{other._meta.db_table}" r '
+            f'ON r."{foreign_key.target_field.column}" = "{table}"."{foreign_key.column}"'
+        )
+    where = f'"{table}"."{model._meta.pk.column}" = %s AND "{table}"."archived_at" IS NULL'
+    return f'SELECT {", ".join(columns)} FROM "{table}"{join} WHERE {where}', fields, related_fields
+
+
+def _from_db(model, fields, row, connection, using):
+    values = [
+        value if value is None or convert is None else convert(value, None, connection)
+        for value, convert in zip(row, (getattr(f, "from_db_value", None) for f in fields), strict=True)
+    ]
+    return model.from_db(using, [f.attname for f in fields], values)
 
 
 def insert(instance, *also, before=None):
@@ -79,22 +99,27 @@ class DCIQuerySet(models.QuerySet):
         """
         return self.for_user(user).filter(pk=pk).first()
 
-    def select_by_pk(self, pk, condition="", params=()):
-        """The live row ``pk`` (and ``condition``, SQL on its own columns), as a model instance, or
+    def select_by_pk(self, pk, condition="", params=(), related=None):
+        """The live row ``pk`` (and ``condition``, SQL on its own table), as a model instance, or
         ``None``: one statement built once per model instead of a queryset built for each lookup
-        (building the queryset cost most of a jobstate's validation)."""
-        sql, fields = _select_statement(self.model)
+        (building the queryset cost most of a jobstate's validation). ``related``: a foreign key
+        whose row is joined and cached on the instance, as ``select_related`` does."""
+        sql, fields, related_fields = _select_statement(self.model, related)
         connection = connections[self.db]
         with connection.cursor() as cursor:
             cursor.execute(f"{sql}{condition}", [pk, *params])
             row = cursor.fetchone()
         if row is None:
             return None
-        values = [
-            value if value is None or converters is None else converters(value, None, connection)
-            for value, converters in zip(row, (getattr(f, "from_db_value", None) for f in fields), strict=True)
-        ]
-        return self.model.from_db(self.db, [f.attname for f in fields], values)
+        instance = _from_db(self.model, fields, row[: len(fields)], connection, self.db)
+        if related is not None:
+            foreign_key = self.model._meta.get_field(related)
+            rest = row[len(fields) :]
+            other = None
+            if rest[[f.attname for f in related_fields].index(foreign_key.target_field.attname)] is not None:
+                other = _from_db(foreign_key.related_model, related_fields, rest, connection, self.db)
+            foreign_key.set_cached_value(instance, other)
+        return instance
 
 
 class BaseModel(models.Model):

@@ -56,7 +56,7 @@ class TeamOwnedQuerySet(DCIQuerySet):
             return self.select_by_pk(pk)
         if user is None or user.team_id is None:
             return None
-        return self.select_by_pk(pk, ' AND "team_id" = %s', [user.team_id])
+        return self.select_by_pk(pk, f' AND "{self.model._meta.db_table}"."team_id" = %s', [user.team_id])
 
 
 class UserQuerySet(DCIQuerySet):

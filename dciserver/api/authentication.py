@@ -35,7 +35,9 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
         remembered = cache.get(key)
         if remembered is not None:
             user_id, fingerprint = remembered
-            user = User.objects.select_related("team").filter(pk=user_id, archived_at__isnull=True).first()
+            # Re-read on every request (a password change or deactivation applies at once), by a
+            # statement built once: the queryset this replaces was a third of a cheap request's CPU.
+            user = User.objects.select_by_pk(user_id, related="team")
             if user is not None and user.is_active and hmac.compare_digest(fingerprint, _keyed_digest(user.password)):
                 return (user, None)
             cache.delete(key)

@@ -71,3 +71,23 @@ def test_a_filtered_queryset_keeps_its_filters(cast, user, world):
 
     assert Job.objects.get_for_user(user, world.job.pk) is not None
     assert Job.objects.filter(status="success").get_for_user(user, world.job.pk) is None
+
+
+def test_a_row_read_with_its_related_row_is_the_row_select_related_reads(cast, user, super_admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from teams.models import User
+
+    teamless = User.objects.get(name="teamless")
+    for someone in (user, super_admin, teamless):
+        expected = User.objects.select_related("team").get(pk=someone.pk)
+        with CaptureQueriesContext(connection) as queries:
+            got = User.objects.select_by_pk(someone.pk, related="team")
+            team = got.team  # cached: no second query
+        assert len(queries) == 1
+        assert _values(got) == _values(expected)
+        assert _values(team) == _values(expected.team)
+    archived = User.objects.create_user("archived", "pw", team=user.team)
+    User.objects.filter(pk=archived.pk).update(archived_at=timezone.now())
+    assert User.objects.select_by_pk(archived.pk, related="team") is None
