@@ -22,7 +22,8 @@ from django.db import connections, models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from dciserver.api.serializers import DCIDateTimeField, DCIModelSerializer, field_plan
+from dciserver.api.serializers import ActiveField, DCIDateTimeField, DCIModelSerializer, field_plan
+from dciserver.models import BaseModel
 
 # Where the resource's own table goes in the statements (its name, or ``t0`` in a subquery's form).
 BASE = "\x00base\x00"
@@ -47,6 +48,21 @@ def json_loads(text):
         return json.loads(text)
 
 
+_SAME_VALUE = {
+    (serializers.BooleanField, models.BooleanField),
+    (serializers.IntegerField, models.IntegerField),
+    (serializers.IntegerField, models.PositiveSmallIntegerField),
+    (serializers.IntegerField, models.PositiveIntegerField),
+    (serializers.IntegerField, models.SmallIntegerField),
+}
+
+
+def _strings_or(value, convert):
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    return convert(value)
+
+
 def _column(alias, model_field, field, convert):
     """``(SQL expression, convert or None)`` for one readable field read from ``alias``."""
     column = f'{alias}."{model_field.column}"'
@@ -64,10 +80,18 @@ def _column(alias, model_field, field, convert):
     if isinstance(field, serializers.ChoiceField) and all(isinstance(v, str) for v in field.choices):
         # Text choices render as the stored text.
         return column, None
+    if type(field) is ActiveField and isinstance(model_field, models.CharField):
+        return f"({column} = '{BaseModel.State.ACTIVE}')", None
+    if (type(field), type(model_field)) in _SAME_VALUE:
+        # A boolean or an integer renders as the value PostgreSQL gives.
+        return column, None
     if isinstance(model_field, models.JSONField) and model_field.decoder is None:
         # The column's text, parsed as the model field would, by a faster parser.
         if type(field).to_representation is serializers.JSONField.to_representation and not field.binary:
             return column, json_loads
+        if isinstance(field, serializers.ListField) and type(field.child) is serializers.CharField:
+            # A list of strings renders as it is (each item's ``str``); anything else through the field.
+            return column, lambda value: _strings_or(json_loads(value), convert)
         return column, lambda value: convert(json_loads(value))
     from_db = getattr(model_field, "from_db_value", None)
     if from_db is None:

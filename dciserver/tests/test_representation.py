@@ -67,6 +67,9 @@ def _varied_rows(world, other_remoteci):
 
     world.remoteci.data = {"lab": "Brno ✓", "nested": {"list": [1, 2.5, None, True], "empty": {}}, "q": 'a"b'}
     world.remoteci.save()
+    # Written past the API (which takes strings only): the serializer's list field renders ``str`` of each.
+    world.jobdefinition.component_types = ["compose", 7, None]
+    world.jobdefinition.save()
     on_the_second = timezone.now().replace(microsecond=0)
     Job.objects.filter(pk=world.job.pk).update(created_at=on_the_second, comment='line 1\nline "2"')
     bare = Job.objects.create(remoteci=world.remoteci, topic=world.topic, team=world.team, comment="")
