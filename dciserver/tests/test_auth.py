@@ -152,3 +152,28 @@ def test_a_non_ascii_password_works(db, team):
 
     assert client_for(agent, "pässwörd-密码").get(ME).status_code == 200
     assert client_for(agent, "passwort").get(ME).status_code == 401
+
+
+def test_a_credential_in_use_stays_remembered_and_an_unused_one_expires(user_client, settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from dciserver.api import authentication
+
+    settings.DCI_AUTH_CACHE_SECONDS = 60
+    clock = SimpleNamespace(now=1000.0)
+    fake_time = SimpleNamespace(time=lambda: clock.now)
+    monkeypatch.setattr("django.core.cache.backends.locmem.time", fake_time)
+    monkeypatch.setattr("django.core.cache.backends.base.time", fake_time)
+    hashed = []
+    real_authenticate = authentication.authenticate
+    monkeypatch.setattr(authentication, "authenticate", lambda **kw: hashed.append(1) or real_authenticate(**kw))
+
+    assert user_client.get(ME).status_code == 200
+    assert len(hashed) == 1
+    for _ in range(5):  # a request every 50 s, for 250 s: the entry slides, no hash is paid again
+        clock.now += 50
+        assert user_client.get(ME).status_code == 200
+    assert len(hashed) == 1
+    clock.now += 61  # unused for longer than the period: forgotten, the next request pays the hash
+    assert user_client.get(ME).status_code == 200
+    assert len(hashed) == 2
