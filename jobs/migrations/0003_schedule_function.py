@@ -12,10 +12,17 @@ The statuses written out below are the wire values of ``jobs.models.Status``; 'n
 from django.db import migrations
 
 CREATE = r"""
+-- PL/pgSQL, not LANGUAGE sql: its statement is planned once per connection, not on every call
+-- (0.3 ms of the database's CPU per schedule, even with nothing to kill).
 CREATE OR REPLACE FUNCTION dci_jobs_kill(p_job_ids uuid[], p_reason text) RETURNS SETOF uuid
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_job_ids) = 0 THEN
+        RETURN;
+    END IF;
     -- The UPDATE's row locks re-check the status: a job that finished meanwhile keeps its
     -- final status and gets no jobstate.
+    RETURN QUERY
     WITH killed AS (
         UPDATE jobs_job j
            SET status = 'killed', etag = replace(gen_random_uuid()::text, '-', ''), updated_at = clock_timestamp()
@@ -27,7 +34,7 @@ LANGUAGE sql AS $$
         SELECT gen_random_uuid(), k.updated_at, 'active', NULL, 'killed', p_reason, k.id, k.team_id FROM killed k
     )
     SELECT k.id FROM killed k;
-$$;
+END $$;
 
 -- The next job of a topic for a remoteci (SPEC §5). ``p_candidates`` are the topic's
 -- (job definition, newest component set) pairs in scheduling order, as jobs.scheduling reads
