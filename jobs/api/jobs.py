@@ -157,18 +157,23 @@ class JobViewSet(DCIViewSet):
     def perform_destroy(self, instance, etag):
         services.job_archive(job=instance, etag=etag)
 
-    def find(self, body_key, queryset):
-        """The row of ``queryset`` a body names by id: missing or malformed → 400, unknown → 404."""
+    def body_id(self, body_key):
+        """The id a body names under ``body_key``: missing or malformed → 400."""
         value = self.request.data.get(body_key)
         if not value:
             raise BadRequest(f"{body_key} is required", {"errors": {body_key: ["This field is required."]}})
         try:
-            pk = uuid.UUID(str(value))
+            return uuid.UUID(str(value))
         except ValueError:
             raise BadRequest(f"{body_key} is not a valid id", {"errors": {body_key: ["Not a valid UUID."]}}) from None
-        row = queryset.filter(pk=pk).first()
+
+    def find(self, body_key, model):
+        """The row of ``model`` a body names by id, among those the caller may see (``get_for_user``):
+        missing or malformed → 400, unknown → 404."""
+        pk = self.body_id(body_key)
+        row = model.objects.get_for_user(self.request.user, pk)
         if row is None:
-            raise NotFound(f"{queryset.model._meta.model_name} {pk} not found")
+            raise NotFound(f"{model._meta.model_name} {pk} not found")
         return row
 
     @extend_schema(
@@ -181,22 +186,10 @@ class JobViewSet(DCIViewSet):
     def schedule(self, request):
         """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
 
-        def body_id(key):
-            try:
-                return uuid.UUID(str(request.data.get(key)))
-            except ValueError:
-                self.find(key, Topic.objects.none())  # raises find's 400 (missing or malformed), no query
-                raise
-
-        # The remoteci by one statement built once per model, scoped as ``for_user`` scopes it
-        # (``get_for_user``): building a queryset was a fifth of a schedule's CPU.
-        remoteci_id = body_id("remoteci_id")
-        remoteci = RemoteCI.objects.get_for_user(request.user, remoteci_id)
-        if remoteci is None:
-            raise NotFound(f"remoteci {remoteci_id} not found")
+        remoteci = self.find("remoteci_id", RemoteCI)
         # The topic is read by the scheduler with its candidates (unknown or archived: 404); a
         # topic the team is not subscribed to is a 412 of scheduling (SPEC §5), not a 404.
-        topic_id = body_id("topic_id")
+        topic_id = self.body_id("topic_id")
         job = job_schedule(
             remoteci=remoteci,
             topic_id=topic_id,
@@ -213,7 +206,7 @@ class JobViewSet(DCIViewSet):
     @action(detail=False, methods=["post"], url_path="recheck")
     def recheck_from_body(self, request):
         """``POST /jobs/recheck {"job_id"}`` (the seed's form)."""
-        return self.recheck_response(self.find("job_id", self.get_queryset()))
+        return self.recheck_response(self.find("job_id", Job))
 
     @extend_schema(request=None, responses={201: JOB_ENVELOPE, **ERRORS})
     @action(detail=True, methods=["post"])
