@@ -6,6 +6,8 @@ import uuid
 from django.db import connections, models, router
 from django.utils import timezone
 
+from dciserver import prepared
+
 
 def new_etag():
     return uuid.uuid4().hex
@@ -68,7 +70,7 @@ def insert(instance, *also, before=None):
         params += values
     sql, values = _insert_parts(instance, connection)
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} {sql}" if parts else sql, [*params, *values])
+        prepared.execute(cursor, f"WITH {', '.join(parts)} {sql}" if parts else sql, [*params, *values])
     for row in (*also, instance):
         row._state.adding = False
         row._state.db = using
@@ -107,7 +109,7 @@ class DCIQuerySet(models.QuerySet):
         sql, fields, related_fields = _select_statement(self.model, related)
         connection = connections[self.db]
         with connection.cursor() as cursor:
-            cursor.execute(f"{sql}{condition}", [pk, *params])
+            prepared.execute(cursor, f"{sql}{condition}", [pk, *params])
             row = cursor.fetchone()
         if row is None:
             return None

@@ -5,6 +5,7 @@ import hashlib
 from django.db import connections, models
 from django.db.models import Q
 
+from dciserver import prepared
 from dciserver.models import BaseModel, DCIQuerySet, MutableModel
 from teams.models import Team, TeamOwnedQuerySet, is_super_admin
 
@@ -219,7 +220,8 @@ class JobCountQuerySet(models.QuerySet):
             params.append(state)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         with connections[self.db].cursor() as cursor:
-            cursor.execute(f'SELECT COALESCE(SUM("count"), 0) FROM "{self.model._meta.db_table}"{where}', params)
+            sql = f'SELECT COALESCE(SUM("count"), 0) FROM "{self.model._meta.db_table}"{where}'
+            prepared.execute(cursor, sql, params)
             return int(cursor.fetchone()[0])
 
 

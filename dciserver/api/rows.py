@@ -22,6 +22,7 @@ from django.db import connections, models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from dciserver import prepared
 from dciserver.api.serializers import ActiveField, DCIDateTimeField, DCIModelSerializer, field_plan
 from dciserver.models import BaseModel
 
@@ -209,7 +210,7 @@ class PageReader:
         else:
             sql = f"{self.nested}({ids_sql}){self.order_sql(order_by)}"
         with connections[ids.db].cursor() as cursor:
-            cursor.execute(sql, params)
+            prepared.execute(cursor, sql, params)
             return [self.render(values) for values in cursor.fetchall()]
 
     def render(self, values):
