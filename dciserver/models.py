@@ -94,6 +94,12 @@ class DCIQuerySet(models.QuerySet):
     def for_user(self, user):  # pragma: no cover - every concrete queryset defines it
         raise NotImplementedError(f"{self.model.__name__} must define for_user()")
 
+    def scope_sql(self, user):
+        """``for_user(user)`` as SQL on the model's own table beside ``archived_at IS NULL``:
+        ``(" AND <condition>", params)``, or ``None`` where the scope is not such a condition
+        (a join, a subquery): the caller then builds the queryset."""
+        return None
+
     def get_for_user(self, user, pk):
         """The row ``pk`` if ``user`` may see it, else ``None``: ``for_user(user).filter(pk=pk).first()``.
 

@@ -48,15 +48,19 @@ class TeamOwnedQuerySet(DCIQuerySet):
             return self.none()
         return self.live().filter(team_id=user.team_id)
 
-    def get_for_user(self, user, pk):
+    def scope_sql(self, user):
         # ``for_user``'s scope as SQL (the two are compared for every role by the tests).
+        if is_super_admin(user):
+            return "", []
+        if user is None or user.team_id is None:
+            return " AND FALSE", []
+        return f' AND "{self.model._meta.db_table}"."team_id" = %s', [user.team_id]
+
+    def get_for_user(self, user, pk):
         if self.query.where:
             return super().get_for_user(user, pk)  # a filtered queryset: its filters apply too
-        if is_super_admin(user):
-            return self.select_by_pk(pk)
-        if user is None or user.team_id is None:
-            return None
-        return self.select_by_pk(pk, f' AND "{self.model._meta.db_table}"."team_id" = %s', [user.team_id])
+        condition, params = self.scope_sql(user)
+        return self.select_by_pk(pk, condition, params)
 
 
 class UserQuerySet(DCIQuerySet):

@@ -189,6 +189,11 @@ class DCIViewSet(viewsets.GenericViewSet):
         return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
 
     def list(self, request, *args, **kwargs):
+        scope_sql = getattr(self.model.objects, "scope_sql", None)
+        scope = scope_sql(request.user) if scope_sql is not None and not self.joins else None
+        if scope is not None:
+            # The caller's scope is a condition on the table: no queryset unless ``where`` asks.
+            return self.list_response(None, counted=self.count_list, scope=scope)
         return self.list_response(self.get_queryset(), counted=self.count_list)
 
     def count_list(self, where):
@@ -196,19 +201,25 @@ class DCIViewSet(viewsets.GenericViewSet):
         keeps it rather than counting rows (jobs); ``None``: count the rows."""
         return None
 
-    def list_response(self, queryset, counted=None):
+    def list_response(self, queryset, counted=None, scope=None):
+        """The list page: of ``queryset``, or where it is ``None``, of the live rows in ``scope``
+        (``scope_sql``'s condition and parameters), read straight by SQL when nothing else filters."""
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
         where = query.where_clauses(params, self.get_where_fields())
         filters = query.parse_where(where, self.model, self.get_where_fields())
         embeds = query.parse_embed(params.get("embed"), self.embeds)
+        reader = self.page_reader(embeds)
+        if queryset is None:
+            if reader is not None and not filters:
+                return self.scoped_page(reader, scope, counted(where) if counted else None, order_by, limit, offset)
+            queryset = self.get_queryset()
         queryset = queryset.filter(filters)
         count = counted(where) if counted is not None else None
         if count is None:
             count = queryset.count()
         # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
-        reader = self.page_reader(embeds)
         if offset >= count:
             data = []
         elif reader is not None:
@@ -217,6 +228,14 @@ class DCIViewSet(viewsets.GenericViewSet):
             page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
             data = self.get_serializer(page, many=True).data
             query.render_page_embeds(page, data, embeds, self.embeds, self.get_serializer_context())
+        return Response({self.plural: data, "_meta": {"count": count}})
+
+    def scoped_page(self, reader, scope, count, order_by, limit, offset):
+        condition, params = scope
+        db = self.model.objects.db
+        if count is None:
+            count = reader.count_live(db, condition, params)
+        data = reader.read_live(db, condition, params, order_by, limit, offset) if offset < count else []
         return Response({self.plural: data, "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):

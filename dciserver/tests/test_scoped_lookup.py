@@ -91,3 +91,63 @@ def test_a_row_read_with_its_related_row_is_the_row_select_related_reads(cast, u
     archived = User.objects.create_user("archived", "pw", team=user.team)
     User.objects.filter(pk=archived.pk).update(archived_at=timezone.now())
     assert User.objects.select_by_pk(archived.pk, related="team") is None
+
+
+# Lists: a page of the caller's scope read by SQL, without a queryset --------------------------
+
+
+def test_a_list_read_by_the_scope_as_sql_is_the_list_the_queryset_reads(cast, world, super_admin, user, other_user):
+    from conftest import PASSWORD, client_for
+    from dciserver.api import rows
+    from dciserver.models import DCIQuerySet
+    from jobs.models import Job, JobState
+    from teams.models import TeamOwnedQuerySet, User
+
+    # More rows than a page, some archived, with ties on the sort keys.
+    for n in range(7):
+        job = Job.objects.create(remoteci=world.remoteci, topic=world.topic, team=world.team, comment=f"c{n % 3}")
+        JobState.objects.create(job=job, team=world.team, status=("new", "running")[n % 2])
+        if n == 3:
+            Job.objects.filter(pk=job.pk).update(archived_at=timezone.now())
+    read_live, scope_sql = rows.PageReader.read_live, TeamOwnedQuerySet.scope_sql
+    pages = []
+
+    def counting(reader, *args, **kwargs):
+        pages.append(reader.model)
+        return read_live(reader, *args, **kwargs)
+
+    teamless = User.objects.get(name="teamless")
+    urls = [
+        "/api/v1/jobs?embed=remoteci,team",
+        "/api/v1/jobs?sort=comment,-created_at&limit=3&offset=2",
+        "/api/v1/jobs?sort=-status&limit=2&offset=5&embed=jobdefinition",
+        "/api/v1/jobs?limit=4&offset=100",
+        "/api/v1/jobstates?sort=status&limit=3&offset=1&embed=job",
+        "/api/v1/remotecis?sort=-name",
+    ]
+    compared = 0
+    with pytest.MonkeyPatch.context() as patch:
+        for someone in (super_admin, user, other_user, teamless):
+            client = client_for(someone, PASSWORD if someone is not teamless else "pw")
+            for url in urls:
+                patch.setattr(rows.PageReader, "read_live", counting)
+                patch.setattr(TeamOwnedQuerySet, "scope_sql", scope_sql)
+                before = len(pages)
+                fast = client.get(url)
+                assert fast.status_code == 200, (url, fast.content[:300])
+                assert len(pages) == before + (fast.json()["_meta"]["count"] > _offset(url)), url
+                # The queryset's path: the same reader over the ORM's query.
+                patch.setattr(TeamOwnedQuerySet, "scope_sql", DCIQuerySet.scope_sql)
+                assert client.get(url).json() == fast.json(), (someone, url)
+                compared += 1
+    assert set(pages) >= {Job, JobState} and compared == 24
+    # The comparison saw real pages: a team's jobs, everyone's, and no one's.
+    seen = {u: client_for(u).get("/api/v1/jobs").json()["_meta"]["count"] for u in (super_admin, user)}
+    assert seen[user] >= 7 and seen[super_admin] > seen[user]
+    assert client_for(teamless, "pw").get("/api/v1/jobs").json() == {"jobs": [], "_meta": {"count": 0}}
+
+
+def _offset(url):
+    from urllib.parse import parse_qs, urlparse
+
+    return int(parse_qs(urlparse(url).query).get("offset", ["0"])[0])
