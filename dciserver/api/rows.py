@@ -58,8 +58,11 @@ _SAME_VALUE = {
 }
 
 
+_STR = frozenset({str})
+
+
 def _strings_or(value, convert):
-    if type(value) is list and all(type(item) is str for item in value):
+    if type(value) is list and _STR.issuperset(map(type, value)):
         return value
     return convert(value)
 
@@ -219,7 +222,7 @@ class PageReader:
         )
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
-            return [self.render(values) for values in cursor.fetchall()]
+            return self.render_all(cursor.fetchall())
 
     def read(self, queryset, order_by=()):
         """The representations of the rows ``queryset`` selects (ordered by ``order_by`` and sliced)."""
@@ -233,9 +236,16 @@ class PageReader:
             sql = f"{self.nested}({ids_sql}){self.order_sql(order_by)}"
         with connections[ids.db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
-            return [self.render(values) for values in cursor.fetchall()]
+            return self.render_all(cursor.fetchall())
 
-    def render(self, values):
+    def render_all(self, rows):
+        # A related row met again on the page (a team's jobs share their team) is rendered once.
+        seen = {}
+        return [self.render(values, seen) for values in rows]
+
+    def render(self, values, seen=None):
+        """One row's representation; ``seen``: the related rows already rendered, by embed and id,
+        whose representation is shared (the same values, read by the same statement)."""
         row = None
         for name, names, start, id_index, converts in self.parts:
             if name is None:
@@ -247,11 +257,19 @@ class PageReader:
                     parent = parent.get(key) if parent is not None else None
                 if parent is None:
                     continue
-                if values[id_index] is None:
+                related = values[id_index]
+                if related is None:
                     # A null foreign key: no related row (a job without a job definition).
                     parent[leaf] = None
                     continue
+                if seen is not None:
+                    rendered = seen.get((name, related))
+                    if rendered is not None:
+                        parent[leaf] = rendered
+                        continue
                 target = parent[leaf] = dict(zip(names, values[start : start + len(names)], strict=True))
+                if seen is not None:
+                    seen[name, related] = target
             for key, index, convert in converts:
                 value = values[index]
                 target[key] = None if value is None else convert(value)
