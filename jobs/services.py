@@ -97,7 +97,6 @@ def job_update(*, job, etag, changes):
 _JOBSTATE_HEARTBEAT = f'UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = %s WHERE "id" = %s'
 
 
-@ATOMIC
 def jobstate_create(*, job, status, comment="", audit=None):
     """An agent reports a phase: the jobstate is kept and the job takes its status (a heartbeat).
 

@@ -263,6 +263,8 @@ class JobStateViewSet(DCIViewSet):
         "job": Embed("job", JobSerializer),
         "team": Embed("team", TeamSerializer),
     }
+    # The jobstate, the job's status and heartbeat and the audit entry: one statement.
+    create_is_one_statement = True
 
     def perform_create(self, serializer):
         data = serializer.validated_data

@@ -76,6 +76,32 @@ def test_posting_a_jobstate_sets_the_jobs_status_and_etag(user_client, job):
     assert job.etag != old_etag
 
 
+def test_posting_a_jobstate_is_three_statements_and_no_transaction_of_its_own(user_client, job, monkeypatch):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from dciserver import prepared
+    from dciserver.models import AuditLog
+
+    body = {"job_id": str(job.id), "status": "running"}
+    user_client.post("/api/v1/jobstates", body)  # the statements' first runs, as text
+    entered = []
+    enter = transaction.Atomic.__enter__
+    monkeypatch.setattr(transaction.Atomic, "__enter__", lambda self: entered.append(self) or enter(self))
+    with CaptureQueriesContext(connection) as queries:
+        response = user_client.post("/api/v1/jobstates", body)
+    monkeypatch.undo()
+
+    assert response.status_code == 201, response.content
+    run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
+    # The user, the job, and one statement writing the jobstate, the job's status and the audit
+    # entry: atomic on its own, so no transaction (here, inside the test's: no savepoint) around it.
+    assert len(run) == 3, run
+    assert not any("SAVEPOINT" in sql for sql in run) and not entered
+    assert 'INSERT INTO "jobs_jobstate"' in run[-1] and "dciserver_auditlog" in run[-1]
+    assert AuditLog.objects.filter(object_id=response.json()["jobstate"]["id"]).count() == 1
+
+
 def test_it_rejects_an_unknown_jobstate_status(user_client, job):
     response = user_client.post("/api/v1/jobstates", {"job_id": str(job.id), "status": "exploded"})
 
