@@ -10,10 +10,13 @@
    persistent database connections, DEBUG off, a SECRET_KEY, no access log, on
    127.0.0.1 only. ``DCI_BENCH=1`` adds the ceiling view and the ``X-DCI-Queries`` header.
 3. locust, headless in a separate process, runs each scenario after a warm-up, for a
-   bounded time (uploads: a bounded number of requests).
+   bounded time (uploads: a bounded number of requests). A scenario with a ratio target
+   runs in ``--rounds`` rounds, each right after a round of the ceiling: the speed of this
+   shared virtual machine drifts by tens of percent within a minute, and the ratio must
+   compare the two at the same moments.
 4. The report (``var/bench/results.json`` and ``results.md``, also printed): per
    scenario requests/s, p50/p95/p99 latency, SQL queries per request, errors and the
-   ratio to the ceiling of the same run; list latency with the full and the small
+   ratio to the ceiling measured between its rounds; list latency with the full and the small
    history; upload speed against ``dd`` to the same disk; the worker's peak RSS rise
    during the 200 MiB upload; duplicate schedule assignments (by SQL, must be 0).
 5. Rows the run created (jobs, jobstates, files and their bytes, audit entries) are
@@ -56,8 +59,10 @@ TARGETS = {
 
 
 class Scenario:
-    def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user"):
+    def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user", paired=False):
         self.name = name
+        # Measured in rounds alternating with the ceiling (``--rounds``), for its ratio.
+        self.paired = paired
         self.user_class = user_class
         self.what = what
         self.users = users
@@ -65,22 +70,24 @@ class Scenario:
         self.login = login
 
 
+LIST = "/jobs?limit=50&embed=remoteci,jobdefinition,team"
+SCHEDULE = "POST /jobs/schedule, 100 remotecis at once"
+
+
 def scenarios(args):
     u = args.users
     return [
         Scenario("ceiling", "Ceiling", "GET /api/v1/_bench/ceiling (team user)", users=u),
-        Scenario("list-team", "ListTeam", "GET /jobs?limit=50&embed=remoteci,jobdefinition,team (team user)", users=u),
-        Scenario(
-            "list-admin", "ListAdmin", "GET /jobs?limit=50&embed=remoteci,jobdefinition,team (super admin)", users=u
-        ),  # fmt: skip
-        Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u),
-        Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u),
-        Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u),
-        Scenario("schedule", "Schedule", "POST /jobs/schedule, 100 remotecis at once, no pause", users=100),
+        Scenario("list-team", "ListTeam", f"GET {LIST} (team user)", users=u, paired=True),
+        Scenario("list-admin", "ListAdmin", f"GET {LIST} (super admin)", users=u, paired=True),
+        Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u, paired=True),
+        Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u, paired=True),
+        Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u, paired=True),
+        Scenario("schedule", "Schedule", f"{SCHEDULE}, no pause", users=100, paired=True),
         Scenario(
             "schedule-paced",
             "SchedulePaced",
-            "POST /jobs/schedule, 100 remotecis at once, 1/s each (own phase)",
+            f"{SCHEDULE}, 1/s each (own phase)",
             users=100,
         ),  # fmt: skip
         Scenario("upload-1m", "UploadLog1M", "POST /files, 1 MiB log (raw body)", users=1, iterations=100),
@@ -452,12 +459,25 @@ def percentile(sorted_values, fraction):
 
 
 def summarize(raw, name):
-    entry = raw["requests"].get(name)
-    if not entry:
+    """One scenario's figures from locust's statistics: of one run, or of several (a list: the
+    rounds of a paired scenario), whose requests and measured seconds add up."""
+    raws = raw if isinstance(raw, list) else [raw]
+    entries = [r["requests"][name] for r in raws if r["requests"].get(name)]
+    if not entries:
         empty = dict.fromkeys(("rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "queries"))
         return {"requests": 0, **empty, "errors": 0, "statuses": {}}
+    entry = {
+        "latencies": [x for e in entries for x in e["latencies"]],
+        "queries": [x for e in entries for x in e["queries"]],
+        "errors": sum(e["errors"] for e in entries),
+        "statuses": {},
+        "sent": sum(e.get("sent") or 0 for e in entries),
+    }
+    for e in entries:
+        for status, n in e["statuses"].items():
+            entry["statuses"][status] = entry["statuses"].get(status, 0) + n
     latencies = sorted(entry["latencies"])
-    elapsed = max((raw["last"] or 0) - (raw["first"] or 0), 1e-9)
+    elapsed = max(sum((r["last"] or 0) - (r["first"] or 0) for r in raws if r["requests"].get(name)), 1e-9)
     queries = entry["queries"]
     result = {
         "requests": len(latencies),
@@ -517,6 +537,8 @@ def parse_args(argv):
     parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", 20)),
                         help="seconds per scenario (default 20)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up before each scenario")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds of a scenario with a ratio target, each after a round of the ceiling")  # fmt: skip
     parser.add_argument("--latency-duration", type=int, default=10, help="seconds per single-user latency probe")
     parser.add_argument("--users", type=int, default=16, help="concurrent users of the read and write scenarios")
     parser.add_argument("--workers", type=int, default=2)
@@ -614,12 +636,25 @@ def main(argv=None):
                                OUT_DIR / "warmup.json")  # fmt: skip
                 baseline = reset_peak_rss(server.worker_pids())
                 spy = start_profile(server, scenario, args) if scenario.name in profile else None
-                seconds = args.duration if not scenario.iterations else 600
-                raw = run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
-                                 OUT_DIR / f"raw-{scenario.name}.json", scenario.iterations)  # fmt: skip
+                paired = []
+                if scenario.paired and args.rounds > 1 and not spy:
+                    # Rounds alternating with the ceiling: the ratio compares the two at the same
+                    # moments, whatever the shared machine's speed does over the run.
+                    raw, seconds = [], max(2, args.duration // args.rounds)
+                    for n in range(args.rounds):
+                        paired.append(run_locust(server, plan_path, "Ceiling", args.users, seconds,
+                                                 OUT_DIR / f"raw-{scenario.name}-ceiling-{n}.json"))  # fmt: skip
+                        raw.append(run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
+                                              OUT_DIR / f"raw-{scenario.name}-{n}.json"))  # fmt: skip
+                else:
+                    seconds = args.duration if not scenario.iterations else 600
+                    raw = run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
+                                     OUT_DIR / f"raw-{scenario.name}.json", scenario.iterations)  # fmt: skip
                 if spy:
                     stop_profile(spy)
                 result = summarize(raw, scenario.name)
+                if paired:
+                    result["ceiling_rps"] = summarize(paired, "ceiling")["rps"]
                 result["what"] = scenario.what
                 result["users"] = scenario.users
                 if scenario.iterations:
@@ -693,8 +728,10 @@ def evaluate(report):
     ceiling = scenarios.get("ceiling", {}).get("rps")
     checks = []
     for name, result in scenarios.items():
-        if ceiling and result.get("rps") and not name.startswith("upload"):
-            result["ratio"] = round(result["rps"] / ceiling, 3)
+        # A paired scenario is compared with the ceiling measured in the rounds between its own.
+        reference = result.get("ceiling_rps") or ceiling
+        if reference and result.get("rps") and not name.startswith("upload"):
+            result["ratio"] = round(result["rps"] / reference, 3)
     for name, target in TARGETS.items():
         if name in scenarios and "ratio" in scenarios[name]:
             ratio = scenarios[name]["ratio"]
@@ -739,8 +776,8 @@ def render(report):
         f"(gthread); load: locust headless, {report['load_users']} users unless said, "
         f"{report['duration_s']} s per scenario. Command: `{report['command']}`.",
         "",
-        "| scenario | users | req/s | vs ceiling | p50 ms | p95 ms | p99 ms | SQL/req | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | users | req/s | ceiling req/s | vs ceiling | p50 ms | p95 ms | p99 ms | SQL/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in report["scenarios"].items():
         ratio = f"{r['ratio']:.0%}" if "ratio" in r else "–"
@@ -748,11 +785,11 @@ def render(report):
         if errors:
             errors = f"{errors} ({', '.join(f'{k}×{v}' for k, v in sorted(r['statuses'].items()) if k[0] != '2')})"
         lines.append(
-            f"| {name} | {r.get('users')} | {r['rps']} | {ratio} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
-            f"| {r['queries']} | {errors} |"
+            f"| {name} | {r.get('users')} | {r['rps']} | {r.get('ceiling_rps') or '–'} | {ratio} | {r['p50_ms']} "
+            f"| {r['p95_ms']} | {r['p99_ms']} | {r['queries']} | {errors} |"
         )
     for name, reason in report["skipped"].items():
-        lines.append(f"| {name} | – | skipped | | | | | | {reason[:120]} |")
+        lines.append(f"| {name} | – | skipped | | | | | | | {reason[:120]} |")
     if report["latency"]:
         lines += ["", "List latency, one user at a time (p50 / p95 ms):", ""]
         big = report["counts"]["jobs"]
