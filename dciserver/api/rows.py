@@ -18,6 +18,7 @@ import json
 import re
 
 import orjson
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -227,7 +228,10 @@ class PageReader:
     def read(self, queryset, order_by=()):
         """The representations of the rows ``queryset`` selects (ordered by ``order_by`` and sliced)."""
         ids = queryset.values_list("pk")
-        ids_sql, params = ids.query.get_compiler(using=ids.db).as_sql()
+        try:
+            ids_sql, params = ids.query.get_compiler(using=ids.db).as_sql()
+        except EmptyResultSet:
+            return []  # ``none()``: a scope that sees nothing (a user without a team)
         rest = ids_sql[len(self.ids_prefix) :]
         if ids_sql.startswith(self.ids_prefix) and rest.startswith(("WHERE ", "ORDER BY ", "LIMIT ")):
             # The ORM's query reads the table alone (no join follows it).

@@ -233,6 +233,19 @@ class DCIViewSet(viewsets.GenericViewSet):
             query.render_page_embeds(page, data, embeds, self.embeds, self.get_serializer_context())
         return Response({self.plural: data, "_meta": {"count": count}})
 
+    def read_one(self, reader):
+        """The representation of the row the URL names, in a list of one (or none): by the
+        caller's scope as SQL where it is a condition on the table, else by the queryset."""
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        scope_sql = getattr(self.model.objects, "scope_sql", None)
+        scope = scope_sql(self.request.user) if scope_sql is not None and not self.joins and _is_uuid(value) else None
+        if scope is None:
+            return reader.read(self.lookup(self.get_queryset())[:1])
+        condition, params = scope
+        meta = self.model._meta
+        by_id = f'{condition} AND "{meta.db_table}"."{meta.pk.column}" = %s'
+        return reader.read_live(self.model.objects.db, by_id, [*params, uuid.UUID(value)], (), 1)
+
     def scoped_page(self, reader, scope, count, order_by, limit, offset):
         condition, params = scope
         db = self.model.objects.db
@@ -245,7 +258,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         embeds = query.parse_embed(request.query_params.get("embed"), self.embeds)
         reader = self.page_reader(embeds)
         if reader is not None:
-            found = reader.read(self.lookup(self.get_queryset())[:1])
+            found = self.read_one(reader)
             if not found:
                 raise NotFound()
             data = found[0]

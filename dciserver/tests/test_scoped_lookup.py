@@ -151,3 +151,67 @@ def _offset(url):
     from urllib.parse import parse_qs, urlparse
 
     return int(parse_qs(urlparse(url).query).get("offset", ["0"])[0])
+
+
+def test_an_object_read_by_the_scope_as_sql_is_the_object_the_queryset_reads(cast, world, super_admin, user):
+    import uuid
+
+    from conftest import PASSWORD, client_for
+    from dciserver.api import rows
+    from dciserver.models import DCIQuerySet
+    from jobs.models import Job, JobState
+    from teams.models import RemoteCI, TeamOwnedQuerySet, User
+
+    users, archived = cast
+    read_live, scope_sql = rows.PageReader.read_live, TeamOwnedQuerySet.scope_sql
+    scoped = []
+
+    def counting(reader, *args, **kwargs):
+        scoped.append(reader.model)
+        return read_live(reader, *args, **kwargs)
+
+    routes = {"jobs": Job, "jobstates": JobState, "remotecis": RemoteCI}
+    answers = {200: 0, 404: 0}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rows.PageReader, "read_live", counting)
+        for someone in [u for u in users if u is not None]:
+            client = client_for(someone, "pw" if someone.name == "teamless" else PASSWORD)
+            for route, model in routes.items():
+                # Rows of both teams, an archived one, an unknown id and a name (not an id).
+                for pk in [*model.objects.values_list("pk", flat=True), uuid.uuid4(), "rack-1"]:
+                    url = f"/api/v1/{route}/{pk}?embed={'team' if route != 'jobstates' else 'job'}"
+                    patch.setattr(TeamOwnedQuerySet, "scope_sql", scope_sql)
+                    fast = client.get(url)
+                    patch.setattr(TeamOwnedQuerySet, "scope_sql", DCIQuerySet.scope_sql)
+                    slow = client.get(url)
+                    assert (fast.status_code, fast.json()) == (slow.status_code, slow.json()), (someone, url)
+                    answers[fast.status_code] += 1
+    assert archived.pk in RemoteCI.objects.values_list("pk", flat=True)
+    # Real answers on both sides, and the scoped path read them.
+    assert answers[200] >= 10 and answers[404] >= 20, answers
+    assert set(scoped) == set(routes.values())
+    assert User.objects.get(name="teamless").team_id is None
+
+
+def test_a_user_without_a_team_is_answered_404_for_every_row_it_may_not_see(cast, world, jobstate, file):
+    from conftest import client_for
+    from teams.models import User
+
+    # Its scope is ``none()``: the reader once compiled that query and answered 500.
+    client = client_for(User.objects.get(name="teamless"), "pw")
+    rows = {
+        "teams": world.team,
+        "remotecis": world.remoteci,
+        "topics": world.topic,
+        "components": world.component,
+        "jobdefinitions": world.jobdefinition,
+        "jobs": world.job,
+        "jobstates": jobstate,
+        "files": file,
+    }
+    for route, row in rows.items():
+        response = client.get(f"/api/v1/{route}/{row.pk}")
+        assert response.status_code == 404, (route, response.status_code, response.content[:200])
+        assert response.json()["status_code"] == 404
+        listed = client.get(f"/api/v1/{route}")
+        assert listed.status_code == 200 and listed.json()["_meta"]["count"] == 0, route
