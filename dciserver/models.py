@@ -197,7 +197,9 @@ class AuditLog(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     user = models.ForeignKey("teams.User", null=True, on_delete=models.SET_NULL, related_name="+")
     user_name = models.CharField(max_length=255)
-    team = models.ForeignKey("teams.Team", null=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "teams.Team", null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )  # audit_team_created leads with it
     action = models.CharField(max_length=64)
     resource = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True, default="")

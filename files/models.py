@@ -13,9 +13,10 @@ class File(BaseModel):
     mime = models.CharField(max_length=255, default="text/plain")
     md5 = models.CharField(max_length=32, blank=True, default="")
     size = models.BigIntegerField(default=0)
-    job = models.ForeignKey("jobs.Job", on_delete=models.PROTECT, related_name="files")
+    # Indexed by file_job_created and file_team_created, which lead with them.
+    job = models.ForeignKey("jobs.Job", on_delete=models.PROTECT, related_name="files", db_index=False)
     jobstate = models.ForeignKey("jobs.JobState", null=True, blank=True, on_delete=models.PROTECT, related_name="files")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="files")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="files", db_index=False)
 
     objects = TeamOwnedQuerySet.as_manager()
 

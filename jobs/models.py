@@ -40,7 +40,7 @@ class Topic(MutableModel):
 class TopicSubscription(models.Model):
     """A team's subscription to a topic: its members may read the topic and schedule from it."""
 
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, db_index=False)  # the unique pair leads with it
     team = models.ForeignKey(Team, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -67,7 +67,8 @@ class Component(MutableModel):
 
     name = models.CharField(max_length=255)
     type = models.CharField(max_length=255)
-    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="components")
+    # component_topic_type_newest leads with it.
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="components", db_index=False)
     canonical_project_name = models.CharField(max_length=255, blank=True, default="")
     title = models.CharField(max_length=255, blank=True, default="")
     message = models.TextField(blank=True, default="")
@@ -96,7 +97,8 @@ class JobDefinition(MutableModel):
     """What to run for a topic: which component types form a job, and in which order to hand them out."""
 
     name = models.CharField(max_length=255)
-    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="jobdefinitions")
+    # jobdefinition_schedule_order leads with it.
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="jobdefinitions", db_index=False)
     priority = models.PositiveSmallIntegerField(default=0)
     component_types = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True, default="")
@@ -161,12 +163,14 @@ class Job(MutableModel):
     status = models.CharField(max_length=32, choices=Status.choices, default=Status.NEW)
     comment = models.TextField(blank=True, default="")
     recheck = models.BooleanField(default=False)
-    remoteci = models.ForeignKey("teams.RemoteCI", on_delete=models.PROTECT, related_name="jobs")
+    # Indexed by the composite indexes below that lead with them (job_remoteci_components, job_team_created):
+    # every index is paid by every write, and a job is written by each of its jobstates.
+    remoteci = models.ForeignKey("teams.RemoteCI", on_delete=models.PROTECT, related_name="jobs", db_index=False)
     jobdefinition = models.ForeignKey(
         JobDefinition, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs", db_index=False)
     components = models.ManyToManyField(Component, blank=True, related_name="jobs", through="JobComponent")
     components_key = models.CharField(max_length=40, default=components_key([]), editable=False)
     # A recheck copy is handed out by its remoteci's next schedule, once.
@@ -251,7 +255,7 @@ class JobCount(models.Model):
 
 
 class JobComponent(models.Model):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, db_index=False)  # the unique pair leads with it
     component = models.ForeignKey(Component, on_delete=models.PROTECT)
 
     class Meta:
@@ -266,8 +270,9 @@ class JobState(BaseModel):
 
     status = models.CharField(max_length=32, choices=Status.choices)
     comment = models.TextField(blank=True, default="")
-    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="jobstates")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates")
+    # Indexed by jobstate_job_created and jobstate_team_created, which lead with them.
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
 
     objects = TeamOwnedQuerySet.as_manager()
 

@@ -103,7 +103,9 @@ class User(AbstractBaseUser, MutableModel):
 
     name = models.CharField(max_length=255)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="users", db_index=False
+    )  # user_team_created leads with it
     email = models.EmailField(max_length=255, blank=True, default="")
     fullname = models.CharField(max_length=255, blank=True, default="")
 
@@ -167,7 +169,8 @@ class RemoteCI(MutableModel):
     """
 
     name = models.CharField(max_length=255)
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis")
+    # remoteci_team_created leads with it.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis", db_index=False)
     data = models.JSONField(default=dict, blank=True)
 
     objects = TeamOwnedQuerySet.as_manager()
