@@ -58,6 +58,9 @@ class Recorder:
 
     def dump(self, path):
         out = {"first": self.first, "last": self.last, "requests": {}}
+        if PHASES.controller is not None:
+            # An alternating run: each kind's seconds are those of its own phases.
+            out["phase_seconds"] = PHASES.seconds_spent(self.last)
         for name, entry in self.by_name.items():
             out["requests"][name] = {**entry, "statuses": dict(entry["statuses"])}
         with open(path, "w") as f:
@@ -222,6 +225,85 @@ class SchedulePaced(Schedule):
         if self.next_at < now - self.period:
             self.next_at += math.ceil((now - self.next_at) / self.period) * self.period
         return max(0.0, self.next_at - now)
+
+
+# A scenario alternating with the ceiling ------------------------------------------------------
+
+
+class Phases:
+    """The ceiling and a scenario in alternating phases of ``BENCH_ALTERNATE`` seconds, within
+    one locust process: the ratio of their throughputs compares them at the same moments, on a
+    shared virtual machine whose speed drifts by tens of percent within a minute.
+
+    A phase ends by letting the requests in flight finish before the next one starts (its time
+    runs until the last of them answers), so the two kinds never share the server; each kind's
+    throughput is its requests over the time of its own phases."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.current = None
+        self.inflight = 0
+        self.spent = {"ceiling": 0.0, "scenario": 0.0}
+        self.controller = None
+
+    def start(self):
+        if self.controller is None:
+            self.controller = gevent.spawn(self.run)
+
+    def run(self):
+        kinds = itertools.cycle(("ceiling", "scenario"))
+        while True:
+            self.kind, self.began = next(kinds), time.time()
+            self.current = self.kind
+            gevent.sleep(self.seconds)
+            self.current = None
+            while self.inflight:
+                gevent.sleep(0.001)
+            self.spent[self.kind] += time.time() - self.began
+
+    def seconds_spent(self, until):
+        """Each kind's seconds, the phase in progress counted up to ``until`` (the last answer)."""
+        spent = dict(self.spent)
+        if until and until > self.began:
+            spent[self.kind] += until - self.began
+        return spent
+
+    def next_kind(self):
+        while self.current is None:
+            gevent.sleep(0.001)
+        return self.current
+
+
+PHASES = Phases(float(os.environ.get("BENCH_ALTERNATE") or 1.0))
+
+
+def _with_ceiling(scenario):
+    """``scenario``'s user class, alternating its task with the ceiling (as the same user)."""
+    (run_scenario,) = scenario.tasks
+
+    def alternate(self):
+        PHASES.start()
+        kind = PHASES.next_kind()
+        PHASES.inflight += 1
+        try:
+            if kind == "ceiling":
+                self.client.get("/api/v1/_bench/ceiling", headers=self.headers, name="ceiling")
+            else:
+                run_scenario(self)
+        finally:
+            PHASES.inflight -= 1
+
+    user_class = type(f"{scenario.__name__}WithCeiling", (scenario,), {"__doc__": _with_ceiling.__doc__})
+    user_class.tasks = [alternate]  # set after the class is made: locust's metaclass would add the base's task
+    return user_class
+
+
+ListTeamWithCeiling = _with_ceiling(ListTeam)
+ListAdminWithCeiling = _with_ceiling(ListAdmin)
+JobGetWithCeiling = _with_ceiling(JobGet)
+JobResultsWithCeiling = _with_ceiling(JobResults)
+JobStateCreateWithCeiling = _with_ceiling(JobStateCreate)
+ScheduleWithCeiling = _with_ceiling(Schedule)
 
 
 # Uploads -------------------------------------------------------------------------------------

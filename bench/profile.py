@@ -30,7 +30,16 @@ def short(frame):
 KINDS = [
     ("health check", ("is_usable",)),
     ("SQL execute", ("CursorWrapper._execute (", "BaseDatabaseWrapper.commit", "_commit (")),
-    ("JSON", ("json/encoder.py", "rest_framework/renderers.py", "rest_framework/utils/encoders.py")),
+    (
+        "JSON",
+        (
+            "json/encoder.py",
+            "rest_framework/renderers.py",
+            "rest_framework/utils/encoders.py",
+            "drf_orjson_renderer/",
+        ),
+    ),  # fmt: skip
+    ("column reader", ("dciserver/api/rows.py",)),
     ("upload body", ("gunicorn/http/body.py", "gunicorn/http/unreader.py", "_spooled", "tempfile.py", "storage.py")),
     ("JUnit", ("files/junit.py", "_junit_store", "xml/etree")),
     (

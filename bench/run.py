@@ -11,12 +11,12 @@
    127.0.0.1 only. ``DCI_BENCH=1`` adds the ceiling view and the ``X-DCI-Queries`` header.
 3. locust, headless in a separate process, runs each scenario after a warm-up, for a
    bounded time (uploads: a bounded number of requests). A scenario with a ratio target
-   runs in ``--rounds`` rounds, each right after a round of the ceiling: the speed of this
-   shared virtual machine drifts by tens of percent within a minute, and the ratio must
-   compare the two at the same moments.
+   alternates with the ceiling in phases of ``--phase`` seconds within one locust process
+   (``bench/locustfile.py``, ``Phases``): the speed of this shared virtual machine drifts by
+   tens of percent within a minute, and the ratio must compare the two at the same moments.
 4. The report (``var/bench/results.json`` and ``results.md``, also printed): per
    scenario requests/s, p50/p95/p99 latency, SQL queries per request, errors and the
-   ratio to the ceiling measured between its rounds; list latency with the full and the small
+   ratio to the ceiling measured in its alternate phases; list latency with the full and the small
    history; upload speed against ``dd`` to the same disk; the worker's peak RSS rise
    during the 200 MiB upload; duplicate schedule assignments (by SQL, must be 0).
 5. Rows the run created (jobs, jobstates, files and their bytes, audit entries) are
@@ -61,7 +61,7 @@ TARGETS = {
 class Scenario:
     def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user", paired=False):
         self.name = name
-        # Measured in rounds alternating with the ceiling (``--rounds``), for its ratio.
+        # Measured alternating with the ceiling (``--phase``), for its ratio.
         self.paired = paired
         self.user_class = user_class
         self.what = what
@@ -431,13 +431,14 @@ def proc_status(pid):
 # locust ---------------------------------------------------------------------------------------------
 
 
-def run_locust(server, plan_path, user_class, users, seconds, out_path, iterations=0):
+def run_locust(server, plan_path, user_class, users, seconds, out_path, iterations=0, alternate=0):
     """One headless locust process against the server; return its exact statistics."""
     env = {
         **os.environ,
         "BENCH_PLAN": str(plan_path),
         "BENCH_OUT": str(out_path),
         "BENCH_ITERATIONS": str(iterations),
+        "BENCH_ALTERNATE": str(alternate),
     }
     cmd = [str(BIN / "locust"), "-f", str(BASE_DIR / "bench" / "locustfile.py"), "--headless", "--only-summary"]
     cmd += ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "30"]
@@ -458,26 +459,15 @@ def percentile(sorted_values, fraction):
     return sorted_values[index]
 
 
-def summarize(raw, name):
-    """One scenario's figures from locust's statistics: of one run, or of several (a list: the
-    rounds of a paired scenario), whose requests and measured seconds add up."""
-    raws = raw if isinstance(raw, list) else [raw]
-    entries = [r["requests"][name] for r in raws if r["requests"].get(name)]
-    if not entries:
+def summarize(raw, name, seconds=None):
+    """One request name's figures from locust's statistics; ``seconds``: the time its requests
+    had (the phases of its kind, in a run alternating with the ceiling), else first to last."""
+    entry = raw["requests"].get(name)
+    if not entry:
         empty = dict.fromkeys(("rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms", "queries"))
         return {"requests": 0, **empty, "errors": 0, "statuses": {}}
-    entry = {
-        "latencies": [x for e in entries for x in e["latencies"]],
-        "queries": [x for e in entries for x in e["queries"]],
-        "errors": sum(e["errors"] for e in entries),
-        "statuses": {},
-        "sent": sum(e.get("sent") or 0 for e in entries),
-    }
-    for e in entries:
-        for status, n in e["statuses"].items():
-            entry["statuses"][status] = entry["statuses"].get(status, 0) + n
     latencies = sorted(entry["latencies"])
-    elapsed = max(sum((r["last"] or 0) - (r["first"] or 0) for r in raws if r["requests"].get(name)), 1e-9)
+    elapsed = max(seconds if seconds is not None else (raw["last"] or 0) - (raw["first"] or 0), 1e-9)
     queries = entry["queries"]
     result = {
         "requests": len(latencies),
@@ -537,8 +527,8 @@ def parse_args(argv):
     parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", 20)),
                         help="seconds per scenario (default 20)")  # fmt: skip
     parser.add_argument("--warmup", type=int, default=4, help="seconds of warm-up before each scenario")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="rounds of a scenario with a ratio target, each after a round of the ceiling")  # fmt: skip
+    parser.add_argument("--phase", type=float, default=2.0,
+                        help="seconds per phase of a scenario alternating with the ceiling (0: none)")  # fmt: skip
     parser.add_argument("--latency-duration", type=int, default=10, help="seconds per single-user latency probe")
     parser.add_argument("--users", type=int, default=16, help="concurrent users of the read and write scenarios")
     parser.add_argument("--workers", type=int, default=2)
@@ -636,25 +626,24 @@ def main(argv=None):
                                OUT_DIR / "warmup.json")  # fmt: skip
                 baseline = reset_peak_rss(server.worker_pids())
                 spy = start_profile(server, scenario, args) if scenario.name in profile else None
-                paired = []
-                if scenario.paired and args.rounds > 1 and not spy:
-                    # Rounds alternating with the ceiling: the ratio compares the two at the same
-                    # moments, whatever the shared machine's speed does over the run.
-                    raw, seconds = [], max(2, args.duration // args.rounds)
-                    for n in range(args.rounds):
-                        paired.append(run_locust(server, plan_path, "Ceiling", args.users, seconds,
-                                                 OUT_DIR / f"raw-{scenario.name}-ceiling-{n}.json"))  # fmt: skip
-                        raw.append(run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
-                                              OUT_DIR / f"raw-{scenario.name}-{n}.json"))  # fmt: skip
+                paired = scenario.paired and args.phase > 0 and not spy
+                if paired:
+                    # Alternating with the ceiling in phases of ``--phase`` seconds, in one locust
+                    # process: the ratio compares the two at the same moments, whatever the shared
+                    # machine's speed does over the run. Each gets ``--duration`` seconds.
+                    raw = run_locust(server, plan_path, f"{scenario.user_class}WithCeiling", scenario.users,
+                                     2 * args.duration, OUT_DIR / f"raw-{scenario.name}.json",
+                                     alternate=args.phase)  # fmt: skip
                 else:
                     seconds = args.duration if not scenario.iterations else 600
                     raw = run_locust(server, plan_path, scenario.user_class, scenario.users, seconds,
                                      OUT_DIR / f"raw-{scenario.name}.json", scenario.iterations)  # fmt: skip
                 if spy:
                     stop_profile(spy)
-                result = summarize(raw, scenario.name)
+                phases = raw.get("phase_seconds", {})
+                result = summarize(raw, scenario.name, phases.get("scenario"))
                 if paired:
-                    result["ceiling_rps"] = summarize(paired, "ceiling")["rps"]
+                    result["ceiling_rps"] = summarize(raw, "ceiling", phases.get("ceiling"))["rps"]
                 result["what"] = scenario.what
                 result["users"] = scenario.users
                 if scenario.iterations:
