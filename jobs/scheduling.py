@@ -25,6 +25,7 @@ import json
 from django.conf import settings
 from django.db import connection
 
+from dciserver import prepared
 from dciserver.api.exceptions import NotFound, PreconditionFailed
 from jobs.models import Job, components_key
 
@@ -33,10 +34,10 @@ from jobs.models import Job, components_key
 # topic's components), in one row.
 _CANDIDATES = """
 WITH topic AS (
-    SELECT t.id, t.name, t.component_types FROM jobs_topic t WHERE t.id = %(topic)s AND t.archived_at IS NULL
+    SELECT t.id, t.name, t.component_types FROM jobs_topic t WHERE t.id = %s AND t.archived_at IS NULL
 ), definitions AS (
     SELECT d.id, d.name, d.component_types, d.priority, d.created_at FROM jobs_jobdefinition d
-     WHERE d.topic_id = %(topic)s AND d.state = 'active' AND d.archived_at IS NULL
+     WHERE d.topic_id = %s AND d.state = 'active' AND d.archived_at IS NULL
 ), types AS (
     SELECT DISTINCT e.type
       FROM (SELECT component_types FROM definitions
@@ -68,7 +69,7 @@ _ATTNAMES = [field.attname for field in _FIELDS]
 def _candidates(topic_id):
     """The topic's candidates and skipped job definitions (``_plan``), as of now."""
     with connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES, {"topic": topic_id})
+        prepared.execute(cursor, _CANDIDATES, [topic_id, topic_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"topic {topic_id} not found")
@@ -112,7 +113,8 @@ def job_schedule(*, remoteci, topic_id, user_agent="", client_version=""):
     """
     candidates, skipped, payload = _candidates(topic_id)
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             _SCHEDULE,
             [
                 remoteci.pk,

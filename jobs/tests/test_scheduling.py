@@ -415,3 +415,21 @@ def test_a_schedule_does_not_wait_on_another_remotecis_lock(team, topic):
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
     assert outcome["second"].remoteci_id == second.id
+
+
+def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remoteci, topic, component):
+    from dciserver import prepared
+    from jobs.scheduling import _CANDIDATES, _SCHEDULE
+
+    for priority in range(3):
+        JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
+    job_schedule(remoteci=remoteci, topic_id=topic.id)
+    with CaptureQueriesContext(connection) as queries:
+        second = job_schedule(remoteci=remoteci, topic_id=topic.id)
+        third = job_schedule(remoteci=remoteci, topic_id=topic.id)
+    run = [q["sql"] for q in queries.captured_queries]
+    assert len(run) == 4 and all(sql.startswith("EXECUTE dci_") for sql in run), run
+    assert [prepared.original(connection, sql) for sql in run[:2]] == [_CANDIDATES, _SCHEDULE]
+    # The same decisions as before: each schedule hands out a new job and kills the previous one.
+    second.refresh_from_db()
+    assert second.status == "killed" and third.status == "new" and second.pk != third.pk
