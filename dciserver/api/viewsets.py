@@ -191,9 +191,14 @@ class DCIViewSet(viewsets.GenericViewSet):
         data = self.get_serializer(instance).data
         return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
 
-    def list(self, request, *args, **kwargs):
+    def scope_sql(self):
+        """The caller's scope as SQL on the resource's table (``scope_sql`` of the model's
+        queryset), or ``None`` where it needs the queryset (a join, or ``joins`` to read)."""
         scope_sql = getattr(self.model.objects, "scope_sql", None)
-        scope = scope_sql(request.user) if scope_sql is not None and not self.joins else None
+        return scope_sql(self.request.user) if scope_sql is not None and not self.joins else None
+
+    def list(self, request, *args, **kwargs):
+        scope = self.scope_sql()
         if scope is not None:
             # The caller's scope is a condition on the table: no queryset unless ``where`` asks.
             return self.list_response(None, counted=self.count_list, scope=scope)
@@ -237,8 +242,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         """The representation of the row the URL names, in a list of one (or none): by the
         caller's scope as SQL where it is a condition on the table, else by the queryset."""
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        scope_sql = getattr(self.model.objects, "scope_sql", None)
-        scope = scope_sql(self.request.user) if scope_sql is not None and not self.joins and _is_uuid(value) else None
+        scope = self.scope_sql() if _is_uuid(value) else None
         if scope is None:
             return reader.read(self.lookup(self.get_queryset())[:1])
         condition, params = scope
