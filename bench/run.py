@@ -717,7 +717,7 @@ def evaluate(report):
     ceiling = scenarios.get("ceiling", {}).get("rps")
     checks = []
     for name, result in scenarios.items():
-        # A paired scenario is compared with the ceiling measured in the rounds between its own.
+        # A paired scenario is compared with the ceiling measured in its alternate phases.
         reference = result.get("ceiling_rps") or ceiling
         if reference and result.get("rps") and not name.startswith("upload"):
             result["ratio"] = round(result["rps"] / reference, 3)
