@@ -244,6 +244,7 @@ class Phases:
         self.current = None
         self.inflight = 0
         self.spent = {"ceiling": 0.0, "scenario": 0.0}
+        self.kind, self.began = None, 0.0
         self.controller = None
 
     def start(self):
@@ -264,7 +265,7 @@ class Phases:
     def seconds_spent(self, until):
         """Each kind's seconds, the phase in progress counted up to ``until`` (the last answer)."""
         spent = dict(self.spent)
-        if until and until > self.began:
+        if self.kind and until and until > self.began:
             spent[self.kind] += until - self.began
         return spent
 
@@ -274,7 +275,7 @@ class Phases:
         return self.current
 
 
-PHASES = Phases(float(os.environ.get("BENCH_ALTERNATE") or 1.0))
+PHASES = Phases(float(os.environ.get("BENCH_ALTERNATE") or 2.0))
 
 
 def _with_ceiling(scenario):

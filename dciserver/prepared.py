@@ -29,17 +29,9 @@ _TEXT, _SEEN = "", "?"
 
 
 def _numbered(sql):
-    """``sql`` with psycopg2's ``%s`` placeholders as ``$1, $2, ...`` (and ``%%`` as ``%``), and their count."""
-    count = 0
-
-    def number(match):
-        nonlocal count
-        if match.group() == "%%":
-            return "%"
-        count += 1
-        return f"${count}"
-
-    return _PLACEHOLDER.sub(number, sql), count
+    """``sql`` with psycopg2's ``%s`` placeholders as ``$1, $2, ...`` (and ``%%`` as ``%``)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda match: "%" if match.group() == "%%" else f"${next(numbers)}", sql)
 
 
 def _statements(db):
@@ -106,7 +98,7 @@ def _prepare(cursor, statements, sql):
     (Django's query log and execute wrappers see the ``EXECUTE``). Errors other than
     PostgreSQL refusing the statement (the connection lost) are raised as Django's."""
     db = cursor.db
-    numbered, _ = _numbered(sql)
+    numbered = _numbered(sql)
     name = f"dci_{next(_names)}"
     raw = cursor.cursor
     # Inside a transaction, a refused statement must not abort the caller's transaction.

@@ -50,6 +50,8 @@ class TeamOwnedQuerySet(DCIQuerySet):
 
     def scope_sql(self, user):
         # ``for_user``'s scope as SQL (the two are compared for every role by the tests).
+        if self.query.where:
+            return None  # a filtered queryset: its filters are not in the condition
         if is_super_admin(user):
             return "", []
         if user is None or user.team_id is None:
@@ -57,10 +59,10 @@ class TeamOwnedQuerySet(DCIQuerySet):
         return f' AND "{self.model._meta.db_table}"."team_id" = %s', [user.team_id]
 
     def get_for_user(self, user, pk):
-        if self.query.where:
-            return super().get_for_user(user, pk)  # a filtered queryset: its filters apply too
-        condition, params = self.scope_sql(user)
-        return self.select_by_pk(pk, condition, params)
+        scope = self.scope_sql(user)
+        if scope is None:
+            return super().get_for_user(user, pk)
+        return self.select_by_pk(pk, *scope)
 
 
 class UserQuerySet(DCIQuerySet):

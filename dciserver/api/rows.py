@@ -203,10 +203,13 @@ class PageReader:
             terms.append(f'{alias}."{field.column}" {"DESC" if key.startswith("-") else "ASC"}')
         return f" ORDER BY {', '.join(terms)}" if terms else ""
 
+    def live_where(self, condition):
+        """``WHERE`` the live rows for which ``condition`` (``scope_sql``'s) holds."""
+        return f'WHERE ("{self.model._meta.db_table}"."archived_at" IS NULL{condition})'
+
     def count_live(self, db, condition, params):
         """How many live rows ``condition`` holds for: ``read_live``'s ``_meta.count``."""
-        table = f'"{self.model._meta.db_table}"'
-        sql = f'SELECT COUNT(*) FROM {table} WHERE ({table}."archived_at" IS NULL{condition})'
+        sql = f'SELECT COUNT(*) FROM "{self.model._meta.db_table}" {self.live_where(condition)}'
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
             return cursor.fetchone()[0]
@@ -216,11 +219,9 @@ class PageReader:
         resource's table, as ``scope_sql`` gives it), without building a queryset: the page of
         ``for_user(user).order_by(*order_by)[offset:offset + limit]``, by the statement the ORM
         would have written for it (the tests compare the two for every role, sort and slice)."""
-        table = f'"{self.model._meta.db_table}"'
-        sql = (
-            f'{self.direct}WHERE ({table}."archived_at" IS NULL{condition})'
-            f"{self.order_sql(order_by, table)} LIMIT {int(limit)}{f' OFFSET {int(offset)}' if offset else ''}"
-        )
+        order = self.order_sql(order_by, f'"{self.model._meta.db_table}"')
+        page = f" LIMIT {int(limit)}" + (f" OFFSET {int(offset)}" if offset else "")
+        sql = f"{self.direct}{self.live_where(condition)}{order}{page}"
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
             return self.render_all(cursor.fetchall())
