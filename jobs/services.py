@@ -8,12 +8,16 @@ Each runs in a transaction of its own, or inside its caller's without a savepoin
 two more round trips on the agents' hottest paths (jobstates, schedules).
 """
 
+import functools
+import uuid
+
 from django.db import connection, transaction
 from django.utils import timezone
 
+from dciserver import prepared
 from dciserver.api.exceptions import BadRequest
 from dciserver.api.viewsets import archive, update_with_etag
-from dciserver.models import insert, new_etag
+from dciserver.models import AuditLog, insert, new_etag
 from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, TopicSubscription, components_key
 
 ATOMIC = transaction.atomic(savepoint=False)
@@ -110,6 +114,54 @@ def jobstate_create(*, job, status, comment="", audit=None):
         also = (audit,)
     insert(jobstate, *also, before=(_JOBSTATE_HEARTBEAT, [status, new_etag(), timezone.now(), job.id]))
     return jobstate
+
+
+def jobstate_report(*, user, job_id, status, comment, audit):
+    """``jobstate_create`` for a job known only by its id, in one statement that also checks it:
+    the job takes the status if ``user`` may see it (``Job.objects.scope_sql``), and only then
+    are its jobstate and the audit entry (``audit``: its columns but id and time) written.
+
+    Returns the jobstate's ``(id, created_at, team_id)``, or ``None`` when the job is not one of
+    the caller's live jobs (nothing is written), or where the caller's scope is not a condition
+    on the jobs table: the caller then validates the report the long way (``jobstate_create``).
+    The agents' most frequent write, without reading the job first.
+    """
+    scope = Job.objects.scope_sql(user)
+    if scope is None:
+        return None
+    condition, scope_params = scope
+    sql, audit_fields = _report_statement(condition)
+    now = timezone.now()
+    jobstate_id = uuid.uuid4()
+    audit = {**audit, "id": uuid.uuid4(), "created_at": now, "object_id": str(jobstate_id)}
+    params = [
+        *(status, new_etag(), now, job_id, *scope_params),
+        *(jobstate_id, now, JobState.State.ACTIVE.value, status, comment),
+        *(audit[field.attname] for field in audit_fields),
+    ]
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, sql, params)
+        row = cursor.fetchone()
+    return None if row is None else (jobstate_id, now, row[0])
+
+
+@functools.cache
+def _report_statement(condition):
+    """``jobstate_report``'s statement for a scope ``condition`` on the jobs table, and the audit
+    entry's fields in the order of their parameters."""
+    audit_fields = AuditLog._meta.concrete_fields
+    audit_columns = ", ".join(f'"{field.column}"' for field in audit_fields)
+    sql = (
+        f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = %s '
+        f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id"), '
+        f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
+        '("id", "created_at", "state", "archived_at", "status", "comment", "job_id", "team_id") '
+        'SELECT %s, %s, %s, NULL, %s, %s, job."id", job."team_id" FROM job RETURNING "team_id"), '
+        f'audit AS (INSERT INTO "{AuditLog._meta.db_table}" ({audit_columns}) '
+        f"SELECT {', '.join(['%s'] * len(audit_fields))} FROM jobstate) "
+        'SELECT "team_id" FROM jobstate'
+    )
+    return sql, audit_fields
 
 
 @ATOMIC

@@ -77,12 +77,13 @@ class StorableJSONField(serializers.JSONField):
                 pairs = value.items() if isinstance(value, dict) else ((None, item) for item in value)
                 for key, item in pairs:
                     stack.extend([(key, depth), (item, depth + 1)] if key is not None else [(item, depth + 1)])
-            elif isinstance(value, str) and not _storable(value):
+            elif isinstance(value, str) and not storable_text(value):
                 self.fail("unstorable")
         return super().to_internal_value(data)
 
 
-def _storable(text):
+def storable_text(text):
+    """Whether PostgreSQL can store ``text``: no NUL, no lone surrogate."""
     if "\x00" in text:
         return False
     try:

@@ -367,18 +367,22 @@ class DCIViewSet(viewsets.GenericViewSet):
     def audit_entry(self, request, status_code, object_id=None):
         """The caller's write as an unsaved audit entry, for a write that records it itself
         (then ``audited`` is set, and ``finalize_response`` records nothing more)."""
+        return AuditLog(**self.audit_values(request, status_code, object_id))
+
+    def audit_values(self, request, status_code, object_id=None):
+        """The columns of the caller's audit entry but its id and time (``audit_entry``'s row)."""
         user = request.user
-        return AuditLog(
-            user=user,
-            user_name=user.name,
-            team_id=user.team_id,
-            action=self.action or request.method.lower(),
-            resource=self.singular or "",
-            object_id=str(object_id or getattr(self, "audited_object_id", "") or ""),
-            method=request.method,
-            path=request.path[:1024],
-            status_code=status_code,
-        )
+        return {
+            "user_id": user.pk,
+            "user_name": user.name,
+            "team_id": user.team_id,
+            "action": self.action or request.method.lower(),
+            "resource": self.singular or "",
+            "object_id": str(object_id or getattr(self, "audited_object_id", "") or ""),
+            "method": request.method,
+            "path": request.path[:1024],
+            "status_code": status_code,
+        }
 
     def finalize_response(self, request, response, *args, **kwargs):
         """Every successful write through the API leaves an audit log entry."""
