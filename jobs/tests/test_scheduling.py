@@ -433,3 +433,39 @@ def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remo
     # The same decisions as before: each schedule hands out a new job and kills the previous one.
     second.refresh_from_db()
     assert second.status == "killed" and third.status == "new" and second.pk != third.pk
+
+
+def _index_scans(cursor, *indexes):
+    cursor.execute(
+        "SELECT c.relname, pg_stat_get_xact_numscans(c.oid) FROM pg_class c WHERE c.relname = ANY(%s)", [list(indexes)]
+    )
+    return dict(cursor.fetchall())
+
+
+def test_a_kill_finds_its_jobs_by_primary_key_not_among_every_unfinished_job(team, remoteci, topic):
+    # A history of finished jobs, a few unfinished ones (other remotecis') and a generic plan, as
+    # a connection's sixth kill has: the planner then takes the partial indexes of unfinished jobs
+    # for a handful of rows, and the kill must not scan them all for its few ids.
+    others = RemoteCI.objects.bulk_create([RemoteCI(name=f"lab-{i}", team=team) for i in range(20)])
+    Job.objects.bulk_create(
+        [Job(remoteci=r, topic=topic, team=team, status="running") for r in others for _ in range(3)]
+        + [Job(remoteci=remoteci, topic=topic, team=team, status="success") for _ in range(20000)],
+        batch_size=5000,
+    )
+    victim = Job.objects.create(remoteci=remoteci, topic=topic, team=team, status="running")
+    indexes = ("jobs_job_pkey", "job_remoteci_unfinished", "job_unfinished_heartbeat")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_job")
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            before = _index_scans(cursor, *indexes)
+            cursor.execute("SELECT dci_jobs_kill(ARRAY[%s]::uuid[], 'test')", [victim.id])
+            killed = [row[0] for row in cursor.fetchall()]
+            after = _index_scans(cursor, *indexes)
+        finally:
+            cursor.execute("RESET plan_cache_mode")
+
+    assert killed == [victim.id]
+    scans = {name: after[name] - before[name] for name in indexes}
+    assert scans["jobs_job_pkey"] >= 1 and scans["job_remoteci_unfinished"] == 0, scans
+    assert scans["job_unfinished_heartbeat"] == 0, scans
