@@ -21,12 +21,15 @@ components or past jobs.
 
 import functools
 import json
+import uuid
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from dciserver import prepared
 from dciserver.api.exceptions import NotFound, PreconditionFailed
+from dciserver.models import AuditLog
 from jobs.models import Job, components_key
 
 # The live topic, its active job definitions in scheduling order, and the newest active
@@ -64,6 +67,20 @@ _SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s
     columns=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS)
 )
 _ATTNAMES = [field.attname for field in _FIELDS]
+# The same, writing the caller's audit entry for the job it hands out (``object_id``: the job's
+# id) in the same statement: a schedule through the API needs no transaction around it.
+_AUDIT_FIELDS = [field for field in AuditLog._meta.concrete_fields if field.attname != "object_id"]
+_SCHEDULE_AUDITED = (
+    "WITH s AS (SELECT * FROM dci_schedule(%s, %s, %s, %s, %s, %s)), "
+    'audit AS (INSERT INTO "{table}" ({columns}, "object_id") SELECT {values}, (s.job).id::text FROM s '
+    "WHERE s.reason IS NULL) "
+    "SELECT {job}, s.reason FROM s"
+).format(
+    table=AuditLog._meta.db_table,
+    columns=", ".join(connection.ops.quote_name(field.column) for field in _AUDIT_FIELDS),
+    values=", ".join(["%s"] * len(_AUDIT_FIELDS)),
+    job=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS),
+)
 
 
 def _candidates(topic_id):
@@ -103,28 +120,32 @@ def _skip(jobdefinition_id, name, topic_id, reason):
     return {"jobdefinition_id": jobdefinition_id, "name": name, "reason": reason}
 
 
-def job_schedule(*, remoteci, topic_id, user_agent="", client_version=""):
+def job_schedule(*, remoteci, topic_id, user_agent="", client_version="", audit=None):
     """Hand ``remoteci`` its next job of the topic ``topic_id``, or raise 412 saying why there is none.
 
     An unknown or archived topic is a 404 (read with the candidates: no query of its own).
 
     The decision and its writes are one statement: a transaction of its own when none is open;
-    inside the caller's (a request's), the remoteci's lock is held until that commits.
+    inside the caller's, the remoteci's lock is held until that commits. ``audit`` (the columns
+    of the caller's audit entry but its id, time and object) is written by that statement too,
+    for the job it hands out.
     """
     candidates, skipped, payload = _candidates(topic_id)
+    params = [
+        remoteci.pk,
+        topic_id,
+        payload,
+        user_agent or "",
+        client_version or "",
+        bool(settings.DCI_SCHEDULE_KILLS_UNFINISHED),
+    ]
+    sql = _SCHEDULE
+    if audit is not None:
+        sql = _SCHEDULE_AUDITED
+        audit = {**audit, "id": uuid.uuid4(), "created_at": timezone.now()}
+        params += [audit[field.attname] for field in _AUDIT_FIELDS]
     with connection.cursor() as cursor:
-        prepared.execute(
-            cursor,
-            _SCHEDULE,
-            [
-                remoteci.pk,
-                topic_id,
-                payload,
-                user_agent or "",
-                client_version or "",
-                bool(settings.DCI_SCHEDULE_KILLS_UNFINISHED),
-            ],
-        )
+        prepared.execute(cursor, sql, params)
         *values, reason = cursor.fetchone()
     if reason == "inactive":
         raise PreconditionFailed(f'RemoteCI "{remoteci.pk}" is not active.')

@@ -343,7 +343,8 @@ class DCIViewSet(viewsets.GenericViewSet):
     # Audit ------------------------------------------------------------------
 
     # Actions that keep their own transaction and audit from inside it (uploads: their stored
-    # bytes must never outlive a row rolled back by an outer transaction).
+    # bytes must never outlive a row rolled back by an outer transaction), or whose write and
+    # audit entry are one statement (a schedule).
     own_transaction_actions = frozenset()
 
     def dispatch(self, request, *args, **kwargs):

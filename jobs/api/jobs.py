@@ -135,7 +135,8 @@ class JobViewSet(DCIViewSet):
     serializer_class = JobSerializer
     singular, plural = "job", "jobs"
     # POST /jobs/<id>/files is an upload: stored, then committed with its audit entry, by file_create.
-    own_transaction_actions = frozenset({"files"})
+    # POST /jobs/schedule writes its job, the kills and its audit entry in one statement.
+    own_transaction_actions = frozenset({"files", "schedule"})
     sort_fields = ("created_at", "updated_at", "status", "comment")
     where_fields = JOB_FILTERS
     embeds = {
@@ -227,7 +228,9 @@ class JobViewSet(DCIViewSet):
             topic_id=topic_id,
             user_agent=request.headers.get("User-Agent", ""),
             client_version=request.headers.get("Client-Version", ""),
+            audit=self.audit_values(request, status.HTTP_201_CREATED),
         )
+        self.audited = True
         return self.one_response(job, status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -67,6 +67,59 @@ def test_three_schedules_in_a_row_leave_killed_killed_new(user_client, remoteci,
     assert killed.status == "killed" and ids[1] in killed.comment
 
 
+def test_a_schedule_is_one_statement_with_its_audit_entry_and_no_transaction(
+    user_client, user, remoteci, topic, monkeypatch
+):
+    from django.db import transaction
+
+    from dciserver import prepared
+    from dciserver.models import AuditLog
+    from jobs.scheduling import _SCHEDULE_AUDITED
+
+    for priority in range(2):
+        JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
+    Component.objects.create(name="compose-1", type="compose", topic=topic)
+    first = schedule(user_client, remoteci, topic).json()["job"]  # the statements' first runs, as text
+    entered = []
+    enter = transaction.Atomic.__enter__
+    monkeypatch.setattr(transaction.Atomic, "__enter__", lambda self: entered.append(self) or enter(self))
+    with CaptureQueriesContext(connection) as queries:
+        response = schedule(user_client, remoteci, topic)
+    monkeypatch.undo()
+
+    assert response.status_code == 201, response.content
+    job = response.json()["job"]
+    run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
+    # The user, the remoteci, the candidates, and the schedule writing the job, the kill and the audit.
+    assert len(run) == 4 and run[-1] == _SCHEDULE_AUDITED, run
+    assert not entered and not any("SAVEPOINT" in sql for sql in run)
+    entries = list(AuditLog.objects.order_by("created_at").values_list("user_id", "action", "resource", "object_id"))
+    assert entries == [(user.id, "schedule", "job", first["id"]), (user.id, "schedule", "job", job["id"])]
+    assert AuditLog.objects.filter(status_code=201, method="POST", path="/api/v1/jobs/schedule").count() == 2
+
+
+def test_a_refused_schedule_writes_no_audit_entry(user_client, remoteci, topic, jobdefinition, component):
+    from dciserver.models import AuditLog
+
+    assert schedule(user_client, remoteci, topic).status_code == 201
+    assert schedule(user_client, remoteci, topic).status_code == 412  # the only combination is taken
+    RemoteCI.objects.filter(pk=remoteci.pk).update(state="inactive")
+    assert schedule(user_client, remoteci, topic).status_code == 412
+
+    assert AuditLog.objects.count() == 1 and Job.objects.count() == 1
+
+
+def test_an_audit_entry_that_cannot_be_written_takes_the_job_with_it(user, remoteci, topic, jobdefinition, component):
+    from django.db import IntegrityError, transaction
+
+    audit = {"user_id": user.id, "user_name": user.name, "team_id": user.team_id, "action": "schedule"}
+    audit |= {"resource": "job", "method": "POST", "path": "/api/v1/jobs/schedule", "status_code": -1}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        job_schedule(remoteci=remoteci, topic_id=topic.id, audit=audit)
+
+    assert not Job.objects.exists() and not JobState.objects.exists()
+
+
 def test_it_can_leave_unfinished_jobs_alone(settings, user_client, remoteci, topic, component):
     settings.DCI_SCHEDULE_KILLS_UNFINISHED = False
     for priority in range(2):
