@@ -6,6 +6,7 @@ was most of a schedule's cost):
 1. ``_candidates`` reads the topic's active job definitions in scheduling order and the newest
    active component of each type, and pairs them up here, with their ``components_key``
    (SHA-1, which PostgreSQL has only through pgcrypto, missing from the embedded server).
+   Through the API, it also checks that the caller sees the remoteci.
 2. The database function ``dci_schedule`` (migration ``jobs/0003_schedule_function``) does the
    rest as one statement: it locks the remoteci's row (``SELECT ... FOR UPDATE``), checks it is
    active and its team subscribed, hands out a pending recheck copy first, else creates a job
@@ -31,11 +32,12 @@ from dciserver import prepared
 from dciserver.api.exceptions import NotFound, PreconditionFailed
 from dciserver.models import AuditLog
 from jobs.models import Job, components_key
+from teams.models import RemoteCI
 
 # The live topic, its active job definitions in scheduling order, and the newest active
 # component of each type they name (one index probe per type: the cost does not grow with the
 # topic's components), in one row.
-_CANDIDATES = """
+_CANDIDATE_CTES = """
 WITH topic AS (
     SELECT t.id, t.name, t.component_types FROM jobs_topic t WHERE t.id = %s AND t.archived_at IS NULL
 ), definitions AS (
@@ -48,7 +50,8 @@ WITH topic AS (
            jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.component_types) = 'array'
                                           THEN s.component_types ELSE '[]' END) AS e(type)
 )
-SELECT topic.name, topic.component_types::text,
+"""
+_CANDIDATE_COLUMNS = """topic.name, topic.component_types::text,
        (SELECT coalesce(json_agg(json_build_array(d.id, d.name, d.component_types)
                                  ORDER BY d.priority, d.created_at, d.id), '[]')::text FROM definitions d),
        (SELECT coalesce(json_object_agg(types.type, newest.id), '{}')::text
@@ -56,9 +59,9 @@ SELECT topic.name, topic.component_types::text,
           CROSS JOIN LATERAL (SELECT c.id FROM jobs_component c
                                WHERE c.topic_id = topic.id AND c.type = types.type
                                  AND c.state = 'active' AND c.archived_at IS NULL
-                               ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)
-  FROM topic
-"""
+                               ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)"""
+_CANDIDATES = f"{_CANDIDATE_CTES}SELECT {_CANDIDATE_COLUMNS}\n  FROM topic\n"
+
 
 # The job comes back as the columns of the model's fields, in their order, so that
 # ``Job.from_db`` builds the instance as a queryset would.
@@ -83,11 +86,30 @@ _SCHEDULE_AUDITED = (
 )
 
 
-def _candidates(topic_id):
-    """The topic's candidates and skipped job definitions (``_plan``), as of now."""
+@functools.cache
+def _candidates_seen_by(condition):
+    """``_CANDIDATES`` with, first, whether the remoteci is live and seen by a caller whose scope
+    is ``condition`` (``RemoteCI.objects.scope_sql``); a row even where the topic is unknown."""
+    table = connection.ops.quote_name(RemoteCI._meta.db_table)
+    seen = f'EXISTS (SELECT FROM {table} WHERE {table}."id" = %s AND {table}."archived_at" IS NULL{condition})'
+    return f"{_CANDIDATE_CTES}SELECT {seen}, {_CANDIDATE_COLUMNS}\n  FROM (SELECT) one LEFT JOIN topic ON true\n"
+
+
+def _candidates(topic_id, remoteci_id=None, scope=None):
+    """The topic's candidates and skipped job definitions (``_plan``), as of now. With ``scope``,
+    the remoteci ``remoteci_id`` is checked in the same statement: unknown to the caller, 404."""
+    sql, params = _CANDIDATES, [topic_id, topic_id]
+    if scope is not None:
+        sql, params = _candidates_seen_by(scope[0]), [*params, remoteci_id, *scope[1]]
     with connection.cursor() as cursor:
-        prepared.execute(cursor, _CANDIDATES, [topic_id, topic_id])
+        prepared.execute(cursor, sql, params)
         row = cursor.fetchone()
+    if scope is not None:
+        seen, *row = row
+        if not seen:
+            raise NotFound(f"remoteci {remoteci_id} not found")
+        if row[0] is None:
+            row = None
     if row is None:
         raise NotFound(f"topic {topic_id} not found")
     return _plan(str(topic_id), *row)
@@ -120,19 +142,26 @@ def _skip(jobdefinition_id, name, topic_id, reason):
     return {"jobdefinition_id": jobdefinition_id, "name": name, "reason": reason}
 
 
-def job_schedule(*, remoteci, topic_id, user_agent="", client_version="", audit=None):
+def job_schedule(
+    *, remoteci=None, topic_id, user_agent="", client_version="", audit=None, remoteci_id=None, scope=None
+):
     """Hand ``remoteci`` its next job of the topic ``topic_id``, or raise 412 saying why there is none.
 
-    An unknown or archived topic is a 404 (read with the candidates: no query of its own).
+    An unknown or archived topic is a 404 (read with the candidates: no query of its own). The
+    remoteci may be given by ``remoteci_id`` instead, with the caller's ``scope`` on remotecis
+    (``RemoteCI.objects.scope_sql``): one the caller can't see is a 404, checked with the
+    candidates too.
 
     The decision and its writes are one statement: a transaction of its own when none is open;
     inside the caller's, the remoteci's lock is held until that commits. ``audit`` (the columns
     of the caller's audit entry but its id, time and object) is written by that statement too,
     for the job it hands out.
     """
-    candidates, skipped, payload = _candidates(topic_id)
+    if remoteci is not None:
+        remoteci_id, scope = remoteci.pk, None
+    candidates, skipped, payload = _candidates(topic_id, remoteci_id, scope)
     params = [
-        remoteci.pk,
+        remoteci_id,
         topic_id,
         payload,
         user_agent or "",
@@ -148,7 +177,7 @@ def job_schedule(*, remoteci, topic_id, user_agent="", client_version="", audit=
         prepared.execute(cursor, sql, params)
         *values, reason = cursor.fetchone()
     if reason == "inactive":
-        raise PreconditionFailed(f'RemoteCI "{remoteci.pk}" is not active.')
+        raise PreconditionFailed(f'RemoteCI "{remoteci_id}" is not active.')
     if reason == "unsubscribed":
         raise PreconditionFailed(f"Team is not subscribed to topic {topic_id}.")
     if reason == "exhausted":

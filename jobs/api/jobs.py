@@ -219,12 +219,18 @@ class JobViewSet(DCIViewSet):
     def schedule(self, request):
         """``POST /jobs/schedule {remoteci_id, topic_id}``: the remoteci's next job, or 412 with why not."""
 
-        remoteci = self.find("remoteci_id", RemoteCI)
-        # The topic is read by the scheduler with its candidates (unknown or archived: 404); a
-        # topic the team is not subscribed to is a 412 of scheduling (SPEC §5), not a 404.
-        topic_id = self.body_id("topic_id")
+        remoteci_id = self.body_id("remoteci_id")
+        try:
+            topic_id = self.body_id("topic_id")
+        except BadRequest:
+            self.find("remoteci_id", RemoteCI)  # an unknown remoteci is a 404 before a bad topic_id
+            raise
+        # The remoteci (one the caller can't see: 404) and the topic (unknown or archived: 404) are
+        # read by the scheduler with its candidates; a topic the team is not subscribed to is a
+        # 412 of scheduling (SPEC §5), not a 404.
         job = job_schedule(
-            remoteci=remoteci,
+            remoteci_id=remoteci_id,
+            scope=RemoteCI.objects.scope_sql(request.user),
             topic_id=topic_id,
             user_agent=request.headers.get("User-Agent", ""),
             client_version=request.headers.get("Client-Version", ""),

@@ -90,8 +90,9 @@ def test_a_schedule_is_one_statement_with_its_audit_entry_and_no_transaction(
     assert response.status_code == 201, response.content
     job = response.json()["job"]
     run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
-    # The user, the remoteci, the candidates, and the schedule writing the job, the kill and the audit.
-    assert len(run) == 4 and run[-1] == _SCHEDULE_AUDITED, run
+    # The user, the candidates with the remoteci's check, and the schedule writing the job, the
+    # kill and the audit entry.
+    assert len(run) == 3 and run[-1] == _SCHEDULE_AUDITED, run
     assert not entered and not any("SAVEPOINT" in sql for sql in run)
     entries = list(AuditLog.objects.order_by("created_at").values_list("user_id", "action", "resource", "object_id"))
     assert entries == [(user.id, "schedule", "job", first["id"]), (user.id, "schedule", "job", job["id"])]
@@ -189,6 +190,34 @@ def test_an_archived_remoteci_is_not_found(user_client, remoteci, topic, jobdefi
 
     assert response.status_code == 404
     assert response.json()["message"] == f"remoteci {remoteci.id} not found"
+
+
+@pytest.mark.parametrize("topic_id", ["not-a-uuid", "6f1b7a4e-0000-4000-8000-000000000000", "{topic}"])
+def test_a_remoteci_the_caller_cannot_see_is_a_404_whatever_the_topic(outsider_client, remoteci, topic, topic_id):
+    # Checked with the candidates; before a malformed or unknown topic_id, as before.
+    body = {"remoteci_id": str(remoteci.id), "topic_id": topic_id.format(topic=topic.id)}
+
+    response = outsider_client.post("/api/v1/jobs/schedule", body)
+
+    assert response.status_code == 404
+    assert response.json()["message"] == f"remoteci {remoteci.id} not found"
+    assert not Job.objects.exists()
+
+
+def test_a_user_without_a_team_schedules_no_remoteci(remoteci, topic, jobdefinition, component):
+    from teams.models import User
+
+    loner = User.objects.create_user("loner", "s3cret-password", team=None, role="user")
+    response = schedule(client_for(loner), remoteci, topic, format="json")
+
+    assert response.status_code == 404 and not Job.objects.exists()
+
+
+def test_a_super_admin_schedules_any_teams_remoteci(admin_client, remoteci, topic, jobdefinition, component):
+    response = schedule(admin_client, remoteci, topic)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["job"]["remoteci_id"] == str(remoteci.id)
 
 
 @pytest.mark.parametrize("remoteci_id", [None, "", "not-a-uuid"])
