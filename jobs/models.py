@@ -212,21 +212,25 @@ class Job(MutableModel):
 class JobCountQuerySet(models.QuerySet):
     def total_for(self, user, state=None):
         """How many live jobs ``user`` sees (of ``state`` if given): ``Job.objects.for_user(user).count()``."""
+        sql, params = self.total_sql(user, state)
+        with connections[self.db].cursor() as cursor:
+            prepared.execute(cursor, sql, params)
+            return int(cursor.fetchone()[0])
+
+    def total_sql(self, user, state=None):
+        """``total_for`` as a statement of one value, ``(sql, params)`` (also a scalar subquery)."""
         # Plain SQL: it runs on every page of jobs, and the ORM would compile it every time.
         conditions, params = [], []
         if not is_super_admin(user):
             if user is None or user.team_id is None:
-                return 0
+                return "SELECT 0", []
             conditions.append('"team_id" = %s')
             params.append(user.team_id)
         if state is not None:
             conditions.append('"state" = %s')
             params.append(state)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        with connections[self.db].cursor() as cursor:
-            sql = f'SELECT COALESCE(SUM("count"), 0) FROM "{self.model._meta.db_table}"{where}'
-            prepared.execute(cursor, sql, params)
-            return int(cursor.fetchone()[0])
+        return f'SELECT COALESCE(SUM("count"), 0) FROM "{self.model._meta.db_table}"{where}', params
 
 
 class JobCount(models.Model):

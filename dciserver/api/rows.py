@@ -29,6 +29,8 @@ from dciserver.models import BaseModel
 
 # Where the resource's own table goes in the statements (its name, or ``t0`` in a subquery's form).
 BASE = "\x00base\x00"
+# Where a count's subquery goes in ``read_live_counted``'s statement.
+COUNT = "\x00count\x00"
 
 # The DRF format of dciserver's timestamps, and the PostgreSQL ``to_char`` pattern writing the
 # same text (``FM``: the year unpadded, as ``strftime`` writes it).
@@ -147,6 +149,10 @@ class PageReader:
         # planned in a fraction of the time of the other form.
         self.ids_prefix = f'SELECT {table}."{model._meta.pk.column}" AS "pk" FROM {table} '
         self.direct = f"SELECT {columns.replace(BASE, table)} FROM {table} {joined.replace(BASE, table)} "
+        # The same with a last column, a scalar subquery: a count read by the page's statement.
+        self.direct_counted = (
+            f"SELECT {columns.replace(BASE, table)}, ({COUNT}) FROM {table} {joined.replace(BASE, table)} "
+        )
         # Otherwise (a scope through a join), the ORM's query chooses the ids.
         self.nested = (
             f"SELECT {columns.replace(BASE, 't0')} FROM {table} t0 {joined.replace(BASE, 't0')} "
@@ -225,6 +231,19 @@ class PageReader:
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
             return self.render_all(cursor.fetchall())
+
+    def read_live_counted(self, db, condition, params, order_by, limit, offset, count_sql):
+        """``read_live`` and the value of ``count_sql`` (``(sql, params)`` of one value, such as a
+        kept count), read as a last column of the page's rows: ``(data, count)``, the count
+        ``None`` when the page has no row."""
+        order = self.order_sql(order_by, f'"{self.model._meta.db_table}"')
+        page = f" LIMIT {int(limit)}" + (f" OFFSET {int(offset)}" if offset else "")
+        sql = f"{self.direct_counted.replace(COUNT, count_sql[0])}{self.live_where(condition)}{order}{page}"
+        with connections[db].cursor() as cursor:
+            prepared.execute(cursor, sql, [*count_sql[1], *params])
+            rows = cursor.fetchall()
+        # The render reads each part's columns by position: the count after them is left alone.
+        return self.render_all(rows), (int(rows[0][-1]) if rows else None)
 
     def read(self, queryset, order_by=()):
         """The representations of the rows ``queryset`` selects (ordered by ``order_by`` and sliced)."""

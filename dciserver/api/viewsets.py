@@ -53,6 +53,10 @@ def none_match(request, etag):
     return any(sent == "*" or bare_etag(sent) == etag for sent in raw.split(",") if sent.strip())
 
 
+# An offset PostgreSQL takes (``OFFSET`` is a bigint): past it, a page is empty without asking.
+MAX_OFFSET = 2**62
+
+
 @contextlib.contextmanager
 def conflicts_as(resource):
     """A unique constraint violated by a write → 422 ``conflict on <resource>``."""
@@ -209,6 +213,11 @@ class DCIViewSet(viewsets.GenericViewSet):
         keeps it rather than counting rows (jobs); ``None``: count the rows."""
         return None
 
+    def count_sql(self, where):
+        """``count_list`` as ``(sql, params)`` of one value, which a page's statement can read as a
+        column; ``None`` where the resource counts rows."""
+        return None
+
     def list_response(self, queryset, counted=None, scope=None):
         """The list page: of ``queryset``, or where it is ``None``, of the live rows in ``scope``
         (``scope_sql``'s condition and parameters), read straight by SQL when nothing else filters."""
@@ -221,7 +230,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         reader = self.page_reader(embeds)
         if queryset is None:
             if reader is not None and not filters:
-                return self.scoped_page(reader, scope, counted(where) if counted else None, order_by, limit, offset)
+                return self.scoped_page(reader, scope, where, order_by, limit, offset)
             queryset = self.get_queryset()
         queryset = queryset.filter(filters)
         count = counted(where) if counted is not None else None
@@ -250,11 +259,17 @@ class DCIViewSet(viewsets.GenericViewSet):
         by_id = f'{condition} AND "{meta.db_table}"."{meta.pk.column}" = %s'
         return reader.read_live(self.model.objects.db, by_id, [*params, uuid.UUID(value)], (), 1)
 
-    def scoped_page(self, reader, scope, count, order_by, limit, offset):
+    def scoped_page(self, reader, scope, where, order_by, limit, offset):
         condition, params = scope
         db = self.model.objects.db
-        if count is None:
-            count = reader.count_live(db, condition, params)
+        count_sql = self.count_sql(where)
+        if count_sql is not None and offset < MAX_OFFSET:
+            # A kept count (jobs): read by the page's own statement, as a last column of its rows.
+            data, count = reader.read_live_counted(db, condition, params, order_by, limit, offset, count_sql)
+            if count is None:  # a page without rows: the count alone
+                count = self.count_list(where)
+            return Response({self.plural: data, "_meta": {"count": count}})
+        count = self.count_list(where) if count_sql is not None else reader.count_live(db, condition, params)
         data = reader.read_live(db, condition, params, order_by, limit, offset) if offset < count else []
         return Response({self.plural: data, "_meta": {"count": count}})
 

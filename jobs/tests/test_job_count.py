@@ -75,3 +75,22 @@ def test_a_bulk_insert_and_delete_are_counted_once_per_team(remoteci, other_remo
 
     Job.objects.all().delete()
     assert sum(JobCount.objects.values_list("count", flat=True)) == 0
+
+
+def test_a_page_of_jobs_reads_its_kept_count_in_its_own_statement(user_client, remoteci, jobdefinition):
+    from django.test.utils import CaptureQueriesContext
+
+    from dciserver import prepared
+
+    make_jobs(remoteci, jobdefinition, 3)
+    listed_count(user_client)  # the statements' first runs, as text
+    with CaptureQueriesContext(connection) as queries:
+        page = user_client.get("/api/v1/jobs?limit=2").json()
+    run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
+    # The user, and the page whose rows carry the count.
+    assert len(run) == 2 and '"jobs_jobcount"' in run[-1] and '"jobs_job"' in run[-1], run
+    assert page["_meta"]["count"] == 3 and len(page["jobs"]) == 2
+    # Past the end there is no row to carry it: the count alone.
+    with CaptureQueriesContext(connection) as queries:
+        past = user_client.get("/api/v1/jobs?limit=2&offset=3").json()
+    assert past == {"jobs": [], "_meta": {"count": 3}} and len(queries) == 3
