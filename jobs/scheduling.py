@@ -159,6 +159,8 @@ def job_schedule(
     """
     if remoteci is not None:
         remoteci_id, scope = remoteci.pk, None
+    elif scope is None:
+        raise ValueError("a remoteci given by id needs the caller's scope: it is checked with the candidates")
     candidates, skipped, payload = _candidates(topic_id, remoteci_id, scope)
     params = [
         remoteci_id,

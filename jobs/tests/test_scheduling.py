@@ -213,6 +213,23 @@ def test_a_user_without_a_team_schedules_no_remoteci(remoteci, topic, jobdefinit
     assert response.status_code == 404 and not Job.objects.exists()
 
 
+def test_a_remoteci_by_id_is_never_scheduled_unchecked(remoteci, topic, jobdefinition, component):
+    with pytest.raises(ValueError):
+        job_schedule(remoteci_id=remoteci.id, topic_id=topic.id)
+    assert not Job.objects.exists()
+
+
+def test_a_scope_that_is_not_a_condition_looks_the_remoteci_up_on_its_own(
+    outsider_client, user_client, remoteci, topic, jobdefinition, component, monkeypatch
+):
+    from teams.models import TeamOwnedQuerySet
+
+    monkeypatch.setattr(TeamOwnedQuerySet, "scope_sql", lambda self, user: None)
+
+    assert schedule(outsider_client, remoteci, topic).status_code == 404
+    assert schedule(user_client, remoteci, topic).status_code == 201
+
+
 def test_a_super_admin_schedules_any_teams_remoteci(admin_client, remoteci, topic, jobdefinition, component):
     response = schedule(admin_client, remoteci, topic)
 
