@@ -49,31 +49,21 @@ def _from_db(model, fields, row, connection, using):
     return model.from_db(using, [f.attname for f in fields], values)
 
 
-def insert(instance, *also, before=None):
-    """Insert ``instance`` as ``save(force_insert=True)`` would store it, in a statement built
-    once per model instead of compiled by the ORM for every row (the hottest writes: jobstates,
-    audit entries). The rows ``also`` and the ``(sql, params)`` statement ``before`` (an UPDATE)
-    run in the same statement, in one round trip.
+def insert(instance):
+    """Insert ``instance`` as ``save(force_insert=True)`` would store it, by a statement built once
+    per model instead of compiled by the ORM for every row (the hottest write of all requests:
+    audit entries).
 
     For models without save hooks or signals, with every value set in Python (defaults included).
     """
     model = type(instance)
     using = router.db_for_write(model, instance=instance)
     connection = connections[using]
-    parts, params = [], []
-    if before is not None:
-        parts.append(f"touched AS ({before[0]})")
-        params += before[1]
-    for index, other in enumerate(also):
-        sql, values = _insert_parts(other, connection)
-        parts.append(f"also_{index} AS ({sql})")
-        params += values
     sql, values = _insert_parts(instance, connection)
     with connection.cursor() as cursor:
-        prepared.execute(cursor, f"WITH {', '.join(parts)} {sql}" if parts else sql, [*params, *values])
-    for row in (*also, instance):
-        row._state.adding = False
-        row._state.db = using
+        prepared.execute(cursor, sql, values)
+    instance._state.adding = False
+    instance._state.db = using
     return instance
 
 

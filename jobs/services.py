@@ -17,7 +17,7 @@ from django.utils import timezone
 from dciserver import prepared
 from dciserver.api.exceptions import BadRequest
 from dciserver.api.viewsets import archive, update_with_etag
-from dciserver.models import AuditLog, insert, new_etag
+from dciserver.models import AuditLog, new_etag
 from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, TopicSubscription, components_key
 
 ATOMIC = transaction.atomic(savepoint=False)
@@ -97,29 +97,29 @@ def job_update(*, job, etag, changes):
     return fresh
 
 
-# The heartbeat of ``jobstate_create``, run by the jobstate's INSERT statement.
-_JOBSTATE_HEARTBEAT = f'UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = %s WHERE "id" = %s'
-
-
 def jobstate_create(*, job, status, comment="", audit=None):
     """An agent reports a phase: the jobstate is kept and the job takes its status (a heartbeat).
 
-    One statement, one round trip: the agents' most frequent write. ``audit``, the unsaved
-    audit entry of the request that reports it, is written by that statement too.
+    One statement, one round trip (``_report``): the agents' most frequent write. ``audit``, the
+    columns of the request's audit entry but its id, time and object, is written by it too. A
+    job archived meanwhile takes no report: 400, as an unknown job would be.
     """
-    jobstate = JobState(job=job, team_id=job.team_id, status=status, comment=comment or "")
-    also = ()
-    if audit is not None:
-        audit.object_id = str(jobstate.id)
-        also = (audit,)
-    insert(jobstate, *also, before=(_JOBSTATE_HEARTBEAT, [status, new_etag(), timezone.now(), job.id]))
+    written = _report(job.id, "", [], status, comment or "", audit)
+    if written is None:
+        raise BadRequest(f"job {job.id} is gone", {"errors": {"job_id": [f'Unknown id "{job.id}".']}})
+    jobstate_id, created_at, team_id = written
+    jobstate = JobState(
+        id=jobstate_id, created_at=created_at, job=job, team_id=team_id, status=status, comment=comment or ""
+    )
+    jobstate._state.adding = False
+    jobstate._state.db = connection.alias
     return jobstate
 
 
 def jobstate_report(*, user, job_id, status, comment, audit):
     """``jobstate_create`` for a job known only by its id, in one statement that also checks it:
     the job takes the status if ``user`` may see it (``Job.objects.scope_sql``), and only then
-    are its jobstate and the audit entry (``audit``: its columns but id and time) written.
+    are its jobstate and the audit entry (``audit``: its columns but id, time and object) written.
 
     Returns the jobstate's ``(id, created_at, team_id)``, or ``None`` when the job is not one of
     the caller's live jobs (nothing is written), or where the caller's scope is not a condition
@@ -129,37 +129,49 @@ def jobstate_report(*, user, job_id, status, comment, audit):
     scope = Job.objects.scope_sql(user)
     if scope is None:
         return None
-    condition, scope_params = scope
-    sql, audit_fields = _report_statement(condition)
-    now = timezone.now()
+    return _report(job_id, *scope, status, comment, audit)
+
+
+def _report(job_id, condition, scope_params, status, comment, audit):
+    """Write a report on the live job ``job_id`` where ``condition`` (SQL on the jobs table) holds:
+    ``(jobstate id, created_at, team_id)``, or ``None`` where no such job is (nothing written).
+
+    The time of the report is taken by the database once it holds the job's row lock, so that of
+    concurrent reports on one job the one written last is the newest jobstate, and the job keeps
+    its status (a time taken before the statement would let an older report land last).
+    """
+    sql, audit_fields = _report_statement(condition, audit is not None)
     jobstate_id = uuid.uuid4()
-    audit = {**audit, "id": uuid.uuid4(), "created_at": now, "object_id": str(jobstate_id)}
-    params = [
-        *(status, new_etag(), now, job_id, *scope_params),
-        *(jobstate_id, now, JobState.State.ACTIVE.value, status, comment),
-        *(audit[field.attname] for field in audit_fields),
-    ]
+    params = [status, new_etag(), job_id, *scope_params, jobstate_id, JobState.State.ACTIVE.value, status, comment]
+    if audit is not None:
+        audit = {**audit, "id": uuid.uuid4(), "object_id": str(jobstate_id)}
+        params += [audit[field.attname] for field in audit_fields]
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, params)
         row = cursor.fetchone()
-    return None if row is None else (jobstate_id, now, row[0])
+    return None if row is None else (jobstate_id, row[1], row[0])
 
 
 @functools.cache
-def _report_statement(condition):
-    """``jobstate_report``'s statement for a scope ``condition`` on the jobs table, and the audit
-    entry's fields in the order of their parameters."""
-    audit_fields = AuditLog._meta.concrete_fields
-    audit_columns = ", ".join(f'"{field.column}"' for field in audit_fields)
+def _report_statement(condition, audited):
+    """``_report``'s statement for a scope ``condition`` on the jobs table (with the audit entry if
+    ``audited``), and the audit entry's fields in the order of their parameters."""
+    audit_fields = [field for field in AuditLog._meta.concrete_fields if field.attname != "created_at"]
+    audit = ""
+    if audited:
+        columns = ", ".join(f'"{field.column}"' for field in audit_fields)
+        audit = (
+            f', audit AS (INSERT INTO "{AuditLog._meta.db_table}" ({columns}, "created_at") '
+            f'SELECT {", ".join(["%s"] * len(audit_fields))}, jobstate."created_at" FROM jobstate)'
+        )
     sql = (
-        f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = %s '
-        f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id"), '
+        f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = clock_timestamp() '
+        f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id", "updated_at"), '
         f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
         '("id", "created_at", "state", "archived_at", "status", "comment", "job_id", "team_id") '
-        'SELECT %s, %s, %s, NULL, %s, %s, job."id", job."team_id" FROM job RETURNING "team_id"), '
-        f'audit AS (INSERT INTO "{AuditLog._meta.db_table}" ({audit_columns}) '
-        f"SELECT {', '.join(['%s'] * len(audit_fields))} FROM jobstate) "
-        'SELECT "team_id" FROM jobstate'
+        'SELECT %s, job."updated_at", %s, NULL, %s, %s, job."id", job."team_id" FROM job '
+        'RETURNING "team_id", "created_at")'
+        f'{audit} SELECT "team_id", "created_at" FROM jobstate'
     )
     return sql, audit_fields
 

@@ -353,9 +353,9 @@ class JobStateViewSet(DCIViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         # The audit entry is written with the jobstate, by the same statement.
-        entry = self.audit_entry(self.request, status.HTTP_201_CREATED)
+        audit = self.audit_values(self.request, status.HTTP_201_CREATED)
         jobstate = services.jobstate_create(
-            job=data["job"], status=data["status"], comment=data.get("comment") or "", audit=entry
+            job=data["job"], status=data["status"], comment=data.get("comment") or "", audit=audit
         )
         self.audited = True
         return jobstate

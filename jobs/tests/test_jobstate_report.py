@@ -195,3 +195,40 @@ def test_plain_report_takes_only_what_the_serializer_takes_unchanged(user, remot
         assert valid, serializer.errors
         data = serializer.validated_data
         assert report == (data["job"].id, data["status"], data.get("comment") or "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reports_leave_the_job_with_its_newest_jobstates_status(user, job):
+    # Reports on one job wait for each other's row lock: the one written last must be the newest
+    # jobstate (by created_at), whose status the job then holds, whatever order they arrived in.
+    # Every fourth goes the serializer's way ("state": a key only it takes).
+    import threading
+
+    from django.db import connections
+
+    statuses = ["pre-run", "running", "post-run", "success", "failure", "error", "killed", "new"]
+
+    def report(n, round_, barrier, answers):
+        try:
+            client = client_for(user)
+            body = {"job_id": str(job.id), "status": statuses[n % len(statuses)], "comment": f"{round_}-{n}"}
+            if n % 4 == 0:
+                body["state"] = "active"
+            barrier.wait()
+            answers.append(client.post("/api/v1/jobstates", body, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    for round_ in range(4):
+        barrier, answers = threading.Barrier(16), []
+        threads = [threading.Thread(target=report, args=(n, round_, barrier, answers)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert answers == [201] * 16
+        newest = JobState.objects.filter(job=job).order_by("-created_at").first()
+        job.refresh_from_db()
+        assert job.status == newest.status, (round_, job.status, newest.status, newest.comment)
+        assert job.updated_at == newest.created_at
