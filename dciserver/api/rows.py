@@ -213,6 +213,11 @@ class PageReader:
         """``WHERE`` the live rows for which ``condition`` (``scope_sql``'s) holds."""
         return f'WHERE ("{self.model._meta.db_table}"."archived_at" IS NULL{condition})'
 
+    def live_page(self, condition, order_by, limit, offset):
+        """``live_where``, ordered by ``order_by`` and sliced: the tail of a page's statement."""
+        order = self.order_sql(order_by, f'"{self.model._meta.db_table}"')
+        return f"{self.live_where(condition)}{order} LIMIT {int(limit)}" + (f" OFFSET {int(offset)}" if offset else "")
+
     def count_live(self, db, condition, params):
         """How many live rows ``condition`` holds for: ``read_live``'s ``_meta.count``."""
         sql = f'SELECT COUNT(*) FROM "{self.model._meta.db_table}" {self.live_where(condition)}'
@@ -225,9 +230,7 @@ class PageReader:
         resource's table, as ``scope_sql`` gives it), without building a queryset: the page of
         ``for_user(user).order_by(*order_by)[offset:offset + limit]``, by the statement the ORM
         would have written for it (the tests compare the two for every role, sort and slice)."""
-        order = self.order_sql(order_by, f'"{self.model._meta.db_table}"')
-        page = f" LIMIT {int(limit)}" + (f" OFFSET {int(offset)}" if offset else "")
-        sql = f"{self.direct}{self.live_where(condition)}{order}{page}"
+        sql = f"{self.direct}{self.live_page(condition, order_by, limit, offset)}"
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, params)
             return self.render_all(cursor.fetchall())
@@ -236,9 +239,7 @@ class PageReader:
         """``read_live`` and the value of ``count_sql`` (``(sql, params)`` of one value, such as a
         kept count), read as a last column of the page's rows: ``(data, count)``, the count
         ``None`` when the page has no row."""
-        order = self.order_sql(order_by, f'"{self.model._meta.db_table}"')
-        page = f" LIMIT {int(limit)}" + (f" OFFSET {int(offset)}" if offset else "")
-        sql = f"{self.direct_counted.replace(COUNT, count_sql[0])}{self.live_where(condition)}{order}{page}"
+        sql = f"{self.direct_counted.replace(COUNT, count_sql[0])}{self.live_page(condition, order_by, limit, offset)}"
         with connections[db].cursor() as cursor:
             prepared.execute(cursor, sql, [*count_sql[1], *params])
             rows = cursor.fetchall()

@@ -3,13 +3,14 @@
 import contextlib
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from dciserver import prepared
 from dciserver.api import query, rows
 from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
 from dciserver.models import AuditLog, MutableModel, insert, new_etag
@@ -210,12 +211,17 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     def count_list(self, where):
         """The count of the caller's whole list under the raw ``where`` clauses, where the resource
-        keeps it rather than counting rows (jobs); ``None``: count the rows."""
-        return None
+        keeps it rather than counting rows (``count_sql``); ``None``: count the rows."""
+        count_sql = self.count_sql(where)
+        if count_sql is None:
+            return None
+        with connections[self.model.objects.db].cursor() as cursor:
+            prepared.execute(cursor, *count_sql)
+            return int(cursor.fetchone()[0])
 
     def count_sql(self, where):
-        """``count_list`` as ``(sql, params)`` of one value, which a page's statement can read as a
-        column; ``None`` where the resource counts rows."""
+        """The kept count of the caller's whole list (jobs) as ``(sql, params)`` of one value, which
+        a page's statement can also read as a column; ``None`` where the resource counts rows."""
         return None
 
     def list_response(self, queryset, counted=None, scope=None):

@@ -2,13 +2,11 @@
 
 import uuid
 
-from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from dciserver import prepared
 from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
@@ -154,14 +152,6 @@ class JobViewSet(DCIViewSet):
 
     def get_serializer_class(self):
         return JobUpdateSerializer if self.action in ("update", "partial_update") else JobSerializer
-
-    def count_list(self, where):
-        count_sql = self.count_sql(where)
-        if count_sql is None:
-            return None
-        with connection.cursor() as cursor:
-            prepared.execute(cursor, *count_sql)
-            return int(cursor.fetchone()[0])
 
     def count_sql(self, where):
         # Kept by triggers (JobCount): the list's count must not scan the history of jobs.

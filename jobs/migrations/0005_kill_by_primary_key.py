@@ -12,7 +12,7 @@ proves the indexes' predicate, and the ids are looked up in the primary key.
 
 from django.db import migrations
 
-KILL = r"""
+FUNCTION = r"""
 CREATE OR REPLACE FUNCTION dci_jobs_kill(p_job_ids uuid[], p_reason text) RETURNS SETOF uuid
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -20,14 +20,13 @@ BEGIN
         RETURN;
     END IF;
     -- The UPDATE's row locks re-check the status: a job that finished meanwhile keeps its
-    -- final status and gets no jobstate. "IS TRUE" keeps the partial indexes of unfinished
-    -- jobs out of the plan (see the migration's docstring): the ids are found by primary key.
+    -- final status and gets no jobstate.
     RETURN QUERY
     WITH killed AS (
         UPDATE jobs_job j
            SET status = 'killed', etag = replace(gen_random_uuid()::text, '-', ''), updated_at = clock_timestamp()
          WHERE j.id = ANY (p_job_ids)
-           AND (j.status IN ('new', 'pre-run', 'running', 'post-run') AND j.archived_at IS NULL) IS TRUE
+           AND {unfinished}
         RETURNING j.id, j.team_id, j.updated_at
     ), jobstates AS (
         INSERT INTO jobs_jobstate (id, created_at, state, archived_at, status, comment, job_id, team_id)
@@ -36,28 +35,10 @@ BEGIN
     SELECT k.id FROM killed k;
 END $$;
 """
-
-PREVIOUS = r"""
-CREATE OR REPLACE FUNCTION dci_jobs_kill(p_job_ids uuid[], p_reason text) RETURNS SETOF uuid
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF cardinality(p_job_ids) = 0 THEN
-        RETURN;
-    END IF;
-    RETURN QUERY
-    WITH killed AS (
-        UPDATE jobs_job j
-           SET status = 'killed', etag = replace(gen_random_uuid()::text, '-', ''), updated_at = clock_timestamp()
-         WHERE j.id = ANY (p_job_ids)
-           AND j.status IN ('new', 'pre-run', 'running', 'post-run') AND j.archived_at IS NULL
-        RETURNING j.id, j.team_id, j.updated_at
-    ), jobstates AS (
-        INSERT INTO jobs_jobstate (id, created_at, state, archived_at, status, comment, job_id, team_id)
-        SELECT gen_random_uuid(), k.updated_at, 'active', NULL, 'killed', p_reason, k.id, k.team_id FROM killed k
-    )
-    SELECT k.id FROM killed k;
-END $$;
-"""
+UNFINISHED = "j.status IN ('new', 'pre-run', 'running', 'post-run') AND j.archived_at IS NULL"
+# "IS TRUE" keeps the partial indexes of unfinished jobs out of the plan (see the docstring).
+KILL = FUNCTION.format(unfinished=f"({UNFINISHED}) IS TRUE")
+PREVIOUS = FUNCTION.format(unfinished=UNFINISHED)
 
 
 class Migration(migrations.Migration):
