@@ -195,18 +195,3 @@ class RemoteCI(MutableModel):
     @property
     def active(self):
         return self.state == self.State.ACTIVE
-
-
-class LoginFailure(models.Model):
-    """Failed logins per name or per address within a window, shared by every worker.
-
-    Kept in PostgreSQL (not a per-process cache) so that a brute-force attempt spread
-    over several workers is still counted once.
-    """
-
-    key = models.CharField(max_length=128, primary_key=True)
-    failures = models.PositiveIntegerField(default=0)
-    window_start = models.DateTimeField()
-
-    def __str__(self):
-        return f"{self.key}: {self.failures}"
