@@ -18,7 +18,7 @@ def _keyed_digest(*parts):
 
 
 def _fingerprint(user):
-    return _keyed_digest(user.password)
+    return _keyed_digest(user.name, user.password)
 
 
 class CachedBasicAuthentication(authentication.BasicAuthentication):
@@ -26,8 +26,9 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
 
     Agents re-send their password on every request and Django's hashers are slow on
     purpose. The cache key is a keyed hash of name, password and client address (never the password);
-    the value is the user id and a keyed hash of the stored password hash, so changing
-    the password invalidates every remembered credential at once.
+    the value is the user id and a keyed hash of the user's name and stored password hash, so
+    changing the password or the name invalidates every remembered credential at once, whatever
+    made the change (the API, the admin, a command).
     """
 
     www_authenticate_realm = "DCI"
@@ -42,8 +43,9 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
         remembered = cache.get(key)
         if remembered is not None:
             user_id, fingerprint = remembered
-            # Re-read on every request (a password change or deactivation applies at once), by a
-            # statement built once: the queryset this replaces was a third of a cheap request's CPU.
+            # Re-read on every request (a password change, a rename or a deactivation applies at
+            # once), by a statement built once: the queryset this replaces was a third of a cheap
+            # request's CPU.
             user = get_user_model().objects.select_by_pk(user_id, related="team")
             if user is not None and user.is_active and hmac.compare_digest(fingerprint, _fingerprint(user)):
                 # Remembered while in use: an agent polling every minute would otherwise pay the
