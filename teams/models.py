@@ -112,6 +112,8 @@ class User(AbstractBaseUser, MutableModel):
     fullname = models.CharField(max_length=255, blank=True, default="")
 
     objects = UserManager()
+    # Archiving a team archives its users: they can no longer log in.
+    archived_with = ("team",)
 
     USERNAME_FIELD = "name"
     REQUIRED_FIELDS = []
@@ -176,6 +178,7 @@ class RemoteCI(MutableModel):
     data = models.JSONField(default=dict, blank=True)
 
     objects = TeamOwnedQuerySet.as_manager()
+    archived_with = ("team",)
 
     class Meta:
         verbose_name = "remote CI"

@@ -11,7 +11,8 @@ from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
-from dciserver.api.viewsets import DCIViewSet, conflicts_as
+from dciserver.api.viewsets import DCIViewSet
+from dciserver.models import conflicts_as
 from files import api as files_api
 from files.models import File
 from jobs import services
