@@ -108,21 +108,26 @@ def _archive_children(model, parents, now):
         _archive_children(child, children.filter(archived_at=now), now)
 
 
-def _restore_children(model, parents, archived_at):
-    """Restore the rows archived with ``parents`` (a queryset of ``model``): those archived at the same instant."""
-    for child, field in _lifetime_children(model):
-        children = child._base_manager.filter(**{f"{field}__in": parents}, archived_at=archived_at)
-        # Their own children first: once restored, these rows no longer carry the instant.
-        _restore_children(child, children, archived_at)
-        children.update(**_restored(child))
-
-
 def _restored(model):
     """The columns of a row brought back: no longer archived, and a mutable row at a new version
     (an etag read before the archive must not write the restored row)."""
     if any(field.name == "etag" for field in model._meta.concrete_fields):
         return {"archived_at": None, "etag": new_etag(), "updated_at": timezone.now()}
     return {"archived_at": None}
+
+
+def _restore(model, rows, archived_at):
+    """Restore ``rows`` (a queryset of ``model``) and the rows archived with them (at ``archived_at``).
+
+    A unique name taken meanwhile by a live row: ``Conflict`` naming the model of the row restored.
+    """
+    for child, field in _lifetime_children(model):
+        # Children first: once restored, their parents no longer carry the instant.
+        _restore(child, child._base_manager.filter(**{f"{field}__in": rows}, archived_at=archived_at), archived_at)
+    changes = _restored(model)
+    with conflicts_as(model._meta.verbose_name):
+        rows.update(**changes)
+    return changes
 
 
 class DCIQuerySet(models.QuerySet):
@@ -233,10 +238,8 @@ class BaseModel(models.Model):
         archived_at = model._base_manager.filter(pk=self.pk).values_list("archived_at", flat=True).first()
         if archived_at is None:
             return False
-        with conflicts_as(model._meta.model_name), transaction.atomic():
-            _restore_children(model, model._base_manager.filter(pk=self.pk), archived_at)
-            changes = _restored(model)
-            model._base_manager.filter(pk=self.pk).update(**changes)
+        with transaction.atomic():
+            changes = _restore(model, model._base_manager.filter(pk=self.pk, archived_at=archived_at), archived_at)
         for name, value in changes.items():
             setattr(self, name, value)
         return True

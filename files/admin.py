@@ -14,10 +14,6 @@ class FileAdmin(ArchiveAdmin):
     readonly_fields = (*IMMUTABLE_READ_ONLY, "md5", "size")
     list_select_related = ("team",)
 
-    def has_delete_permission(self, request, obj=None):
-        # Deleting a row here would orphan its stored bytes: archive it, and `purge` removes both.
-        return False
-
 
 @admin.register(JUnitResult)
 class JUnitResultAdmin(admin.ModelAdmin):

@@ -67,6 +67,9 @@ class JobAdmin(ArchiveAdmin):
     ordering = ("-created_at",)
     actions = ["recheck", "kill", "restore", "archive"]
 
+    def archive_row(self, row):
+        services.job_archive(job=row)
+
     @admin.action(description="Recheck the selected jobs (their remotecis run them again next)")
     def recheck(self, request, queryset):
         copies = [services.job_recheck(job=job) for job in queryset.filter(archived_at__isnull=True)]

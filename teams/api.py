@@ -219,6 +219,9 @@ class RemoteCIViewSet(DCIViewSet):
         if "team" in data and data["team"].id != instance.team_id and not user.is_super_admin:
             self.deny("Only super admins move a remoteci to another team.")
 
+    def perform_update(self, instance, changes, etag):
+        return services.remoteci_update(remoteci=instance, etag=etag, changes=changes)
+
     @extend_schema(
         parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The data, a bare object"), **ERRORS},
