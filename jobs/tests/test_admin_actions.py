@@ -2,7 +2,7 @@
 
 import pytest
 from django.contrib.messages import get_messages
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -149,3 +149,28 @@ def test_restoring_a_team_whose_users_name_was_reused_says_which(browser, team, 
     assert messages_of(response)[0] == (
         "Could not restore team lab: a live user has the name of a user restored with it. Rename one of them first."
     )
+
+
+def test_createsuperuser_refuses_a_name_taken_in_one_line(super_admin):
+    with pytest.raises(CommandError) as refused:
+        call_command("createsuperuser", "--name", super_admin.name, "--no-input", verbosity=0)
+
+    assert str(refused.value) == "Error: That name is already taken."
+    assert User.objects.filter(name=super_admin.name).count() == 1
+
+
+def test_createsuperuser_on_the_command_line_says_one_line_for_a_name_taken(super_admin, capfd):
+    from django.core.management import ManagementUtility
+
+    with pytest.raises(SystemExit):
+        ManagementUtility(["manage.py", "createsuperuser", "--name", super_admin.name, "--no-input"]).execute()
+
+    assert capfd.readouterr().err.strip().splitlines() == ["CommandError: Error: That name is already taken."]
+
+
+def test_createsuperuser_may_reuse_the_name_of_an_archived_user(super_admin):
+    super_admin.archive()
+
+    call_command("createsuperuser", "--name", super_admin.name, "--no-input", verbosity=0)
+
+    assert User.objects.live().get(name=super_admin.name).pk != super_admin.pk
