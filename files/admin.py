@@ -2,6 +2,8 @@ from django.contrib import admin
 
 from dciserver.paginators import CappedCountPaginator
 from files.models import File, JUnitResult
+from jobs.admin import JobAdmin
+from jobs.models import Job
 from teams.admin import IMMUTABLE_READ_ONLY, ArchiveAdmin
 
 
@@ -13,6 +15,24 @@ class FileAdmin(ArchiveAdmin):
     raw_id_fields = ("job", "jobstate", "team")
     readonly_fields = (*IMMUTABLE_READ_ONLY, "md5", "size")
     list_select_related = ("team",)
+
+
+class FileInline(admin.TabularInline):
+    model = File
+    extra = 0
+    fields = ("name", "mime", "size", "md5", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+# A job's page lists its files too: the job admin, extended here (files depend on jobs, not the reverse).
+admin.site.unregister(Job)
+
+
+@admin.register(Job)
+class JobWithFilesAdmin(JobAdmin):
+    inlines = [*JobAdmin.inlines, FileInline]
 
 
 @admin.register(JUnitResult)

@@ -86,6 +86,14 @@ class DCIViewSet(viewsets.GenericViewSet):
         if "get_queryset" in cls.__dict__:
             raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
 
+    @classmethod
+    def add_embed(cls, name, embed):
+        """Declare an embed from the app of the related rows, where that app depends on this
+        resource's and not the reverse (``files`` adds a job's ``files``)."""
+        if "embeds" not in cls.__dict__:
+            cls.embeds = dict(cls.embeds)  # never the parent's dict
+        cls.embeds[name] = embed
+
     # Reading --------------------------------------------------------------
 
     def get_queryset(self):

@@ -35,3 +35,14 @@ def test_archiving_a_job_in_the_admin_archives_its_files(super_admin, job):
 
     assert response.status_code == 302
     assert File.objects.count() == 1 and not File.objects.live().exists()
+
+
+def test_a_jobs_admin_page_lists_its_files(super_admin, job):
+    services.file_create(job=job, name="install.log", stream=io.BytesIO(b"x"))
+    client = Client()
+    client.force_login(super_admin)
+
+    response = client.get(f"/admin/jobs/job/{job.id}/change/")
+
+    assert response.status_code == 200
+    assert "install.log" in response.content.decode()
