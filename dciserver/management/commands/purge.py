@@ -1,4 +1,4 @@
-"""Remove archived rows older than the retention period, and their stored bytes."""
+"""Remove archived rows older than the retention period, and their stored bytes (rows of every app)."""
 
 from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
