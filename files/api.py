@@ -1,6 +1,7 @@
 """The API of files: uploads in both DCI forms, reads, the bytes, and a job's JUnit results (SPEC §6–7)."""
 
 import io
+import uuid
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +17,7 @@ from dciserver.api.serializers import DCIModelSerializer
 from dciserver.api.viewsets import DCIViewSet
 from files import services, streaming
 from files.models import File, JUnitResult
+from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
 from jobs.models import Job, JobState
 from teams.api import TeamSerializer
 
@@ -247,9 +249,8 @@ class FileViewSet(DCIViewSet):
         "created_at": Filter("created_at"),
     }
     embeds = {
-        # Dotted paths: jobs.api.jobs imports this module.
-        "job": Embed("job", "jobs.api.jobs.JobSerializer"),
-        "jobstate": Embed("jobstate", "jobs.api.jobs.JobStateSerializer"),
+        "job": Embed("job", JobSerializer),
+        "jobstate": Embed("jobstate", JobStateSerializer),
         "team": Embed("team", TeamSerializer),
     }
 
@@ -282,13 +283,6 @@ class FileViewSet(DCIViewSet):
         return response
 
 
-def job_files_create(view, request, job):
-    """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
-    file = file_upload(request, job=job, on_created=lambda f: view.audit(request, status.HTTP_201_CREATED, f.pk))
-    context = {**view.get_serializer_context(), "inline_content": True}
-    return Response({"file": FileSerializer(file, context=context).data}, status=status.HTTP_201_CREATED)
-
-
 def _result_entry(result):
     """One file's results in the seed's shape: counts and time as strings, ``success`` an integer."""
     entry = {
@@ -307,15 +301,49 @@ def _result_entry(result):
     return entry
 
 
-def job_results_response(job):
-    """``GET /jobs/<id>/results``: the JUnit results of the job's live files, keyed by file name.
+class JobFileViewSet(FileViewSet):
+    """A job's files and JUnit results: ``/jobs/<id>/files`` and ``/jobs/<id>/results`` (files.urls).
 
-    Two reports uploaded under one name: the newer one is shown.
+    Routes of the files app under jobs: files depend on jobs, and jobs know nothing of files.
     """
-    results = (
-        JUnitResult.objects.filter(job=job, file__archived_at__isnull=True)
-        .select_related("file")
-        .order_by("file__created_at", "file_id")
-    )
-    entries = {result.file.name: _result_entry(result) for result in results}
-    return Response({"_meta": {"count": len(entries)}, "results": entries})
+
+    def job(self):
+        """The job the URL names, among those the caller may see (another team's: 404)."""
+        try:
+            pk = uuid.UUID(self.kwargs["pk"])
+        except ValueError:
+            raise NotFound() from None
+        job = Job.objects.get_for_user(self.request.user, pk)
+        if job is None:
+            raise NotFound()
+        return job
+
+    def list(self, request, *args, **kwargs):
+        """``GET /jobs/<id>/files``: the job's files, with the list language of ``/files``."""
+        return self.list_response(self.get_queryset().filter(job=self.job()))
+
+    @upload_schema()
+    def create(self, request, *args, **kwargs):
+        """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
+        job = self.job()
+        return self.one_response(file_upload(request, job=job, on_created=self.audit_upload), status.HTTP_201_CREATED)
+
+    @results_schema
+    def results(self, request, *args, **kwargs):
+        """``GET /jobs/<id>/results``: the JUnit results of the job's live files, keyed by file name.
+
+        Two reports uploaded under one name: the newer one is shown.
+        """
+        results = (
+            JUnitResult.objects.filter(job=self.job(), file__archived_at__isnull=True)
+            .select_related("file")
+            .order_by("file__created_at", "file_id")
+        )
+        entries = {result.file.name: _result_entry(result) for result in results}
+        return Response({"_meta": {"count": len(entries)}, "results": entries})
+
+
+# GET /jobs?embed=files: declared here, as files depend on jobs.
+JobViewSet.add_embed(
+    "files", Embed("files", FileSerializer, many=True, queryset=File.objects.live().order_by("created_at"))
+)

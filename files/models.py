@@ -19,6 +19,7 @@ class File(BaseModel):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="files", db_index=False)
 
     objects = TeamOwnedQuerySet.as_manager()
+    archived_with = ("job",)
 
     class Meta:
         indexes = [

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import connection, transaction
-from django.utils import timezone
 
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
 from files import junit, streaming
@@ -250,8 +249,3 @@ def file_inline_content(file):
 def file_open(file):
     """The stored bytes of ``file``, opened for reading; ``FileNotFoundError`` when they are gone."""
     return files_storage().open(file.storage_name, "rb")
-
-
-def files_archive_for_job(job):
-    """Archive a job's files with the job (DELETE /jobs/<id>); returns how many were archived."""
-    return File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=timezone.now())

@@ -279,6 +279,7 @@ class JobState(BaseModel):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
 
     objects = TeamOwnedQuerySet.as_manager()
+    archived_with = ("job",)
 
     class Meta:
         verbose_name = "jobstate"

@@ -17,7 +17,7 @@ from dciserver.api.serializers import (
     StorableJSONField,
     active_filter_value,
 )
-from dciserver.api.viewsets import DCIViewSet, request_etag, update_with_etag
+from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
@@ -189,7 +189,7 @@ class UserViewSet(DCIViewSet):
         serializer = self.get_serializer(me, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k in self.SELF_SERVICE_FIELDS}
-        fresh = update_with_etag(me, etag, changes)
+        fresh = me.update_with_etag(etag, changes)
         return Response(status=204, headers={"ETag": fresh})
 
 
@@ -218,6 +218,9 @@ class RemoteCIViewSet(DCIViewSet):
     def check_update(self, user, instance, data):
         if "team" in data and data["team"].id != instance.team_id and not user.is_super_admin:
             self.deny("Only super admins move a remoteci to another team.")
+
+    def perform_update(self, instance, changes, etag):
+        return services.remoteci_update(remoteci=instance, etag=etag, changes=changes)
 
     @extend_schema(
         parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],

@@ -1,6 +1,7 @@
 """Teams, their users and their remote CI agents."""
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -87,7 +88,14 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return user
 
     def create_superuser(self, name, password=None, **fields):
-        """``manage.py createsuperuser``: a super admin is a member of the ``admin`` team."""
+        """``manage.py createsuperuser``: a super admin is a member of the ``admin`` team.
+
+        A name a live user has is a ``ValidationError``, which the command reports on one line:
+        it checks names itself only where the field is declared unique, and a live name is unique
+        by a conditional constraint (an ``IntegrityError`` there printed a whole traceback).
+        """
+        if self.live().filter(name=name).exists():
+            raise ValidationError("Error: That name is already taken.")
         team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
         fields.setdefault("role", User.Role.ADMIN)
         return self.create_user(name, password, team=team, **fields)
@@ -112,6 +120,8 @@ class User(AbstractBaseUser, MutableModel):
     fullname = models.CharField(max_length=255, blank=True, default="")
 
     objects = UserManager()
+    # Archiving a team archives its users: they can no longer log in.
+    archived_with = ("team",)
 
     USERNAME_FIELD = "name"
     REQUIRED_FIELDS = []
@@ -176,6 +186,7 @@ class RemoteCI(MutableModel):
     data = models.JSONField(default=dict, blank=True)
 
     objects = TeamOwnedQuerySet.as_manager()
+    archived_with = ("team",)
 
     class Meta:
         verbose_name = "remote CI"

@@ -53,6 +53,7 @@ class Conflict(DCIError):
 
     def __init__(self, resource, field="name"):
         super().__init__(f"conflict on {resource}", {"error": {field: "already_exists"}})
+        self.resource, self.field = resource, field
 
 
 class PayloadTooLarge(DCIError):

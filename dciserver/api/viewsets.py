@@ -3,8 +3,7 @@
 import contextlib
 import uuid
 
-from django.db import IntegrityError, connections, transaction
-from django.utils import timezone
+from django.db import connections, transaction
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -12,10 +11,9 @@ from rest_framework.response import Response
 
 from dciserver import prepared
 from dciserver.api import query, rows
-from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
-from dciserver.models import AuditLog, MutableModel, insert, new_etag
+from dciserver.api.exceptions import NotFound, PreconditionFailed
+from dciserver.models import AuditLog, MutableModel, conflicts_as, insert
 
-UNIQUE_VIOLATION = "23505"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -58,52 +56,6 @@ def none_match(request, etag):
 MAX_OFFSET = 2**62
 
 
-@contextlib.contextmanager
-def conflicts_as(resource):
-    """A unique constraint violated by a write → 422 ``conflict on <resource>``."""
-    try:
-        yield
-    except IntegrityError as exc:
-        cause = exc.__cause__
-        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION:
-            raise
-        constraint = getattr(getattr(cause, "diag", None), "constraint_name", "") or ""
-        field = "name" if "name" in constraint else constraint
-        raise Conflict(resource, field) from None
-
-
-def update_with_etag(instance, etag, changes):
-    """Write ``changes`` if and only if the row still carries ``etag``; return the new etag.
-
-    The check and the write are one conditional UPDATE, so of N concurrent writers
-    holding the same etag exactly one wins and the others get 412.
-    """
-    fresh = new_etag()
-    rows = (
-        type(instance)
-        .objects.filter(pk=instance.pk, etag=etag, archived_at__isnull=True)
-        .update(**changes, etag=fresh, updated_at=timezone.now())
-    )
-    if rows != 1:
-        raise PreconditionFailed("etag mismatch")
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    instance.etag = fresh
-    return fresh
-
-
-def archive(instance, etag=None):
-    """DELETE: hide the row from the API (it stays in the database until purged)."""
-    model = type(instance)
-    rows = model.objects.filter(pk=instance.pk, archived_at__isnull=True)
-    changes = {"archived_at": timezone.now()}
-    if etag is not None:
-        rows = rows.filter(etag=etag)
-        changes["etag"] = new_etag()
-    if rows.update(**changes) != 1:
-        raise PreconditionFailed("etag mismatch") if etag is not None else NotFound()
-
-
 class DCIViewSet(viewsets.GenericViewSet):
     """The base of every resource's viewset.
 
@@ -133,6 +85,14 @@ class DCIViewSet(viewsets.GenericViewSet):
         super().__init_subclass__(**kwargs)
         if "get_queryset" in cls.__dict__:
             raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
+
+    @classmethod
+    def add_embed(cls, name, embed):
+        """Declare an embed from the app of the related rows, where that app depends on this
+        resource's and not the reverse (``files`` adds a job's ``files``)."""
+        if "embeds" not in cls.__dict__:
+            cls.embeds = dict(cls.embeds)  # never the parent's dict
+        cls.embeds[name] = embed
 
     # Reading --------------------------------------------------------------
 
@@ -348,7 +308,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         return self.update(request, *args, **kwargs)
 
     def perform_update(self, instance, changes, etag):
-        return update_with_etag(instance, etag, changes)
+        return instance.update_with_etag(etag, changes)
 
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
@@ -359,7 +319,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_destroy(self, instance, etag):
-        archive(instance, etag)
+        instance.archive(etag=etag)
 
     # Audit ------------------------------------------------------------------
 
