@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
+from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer
@@ -232,6 +233,8 @@ class FileViewSet(DCIViewSet):
     singular, plural = "file", "files"
     # An upload is stored, then committed with its audit entry, in file_create's own transaction.
     own_transaction_actions = frozenset({"create"})
+    # Raw bytes or the JSON form, whatever the Content-Type says (SPEC §6).
+    parser_classes = [AnyBodyAsJSONParser]
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import BadRequest, NotFound
+from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
@@ -274,7 +275,7 @@ class JobViewSet(DCIViewSet):
 
     @sublist_schema(files_api.FileSerializer, "files", methods=["GET"])
     @files_api.upload_schema(methods=["POST"])
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], parser_classes=[AnyBodyAsJSONParser])
     def files(self, request, pk=None):
         job = self.get_object()
         if request.method == "POST":
