@@ -280,7 +280,9 @@ class FileViewSet(DCIViewSet):
             stored = services.file_open(file)
         except FileNotFoundError:
             raise NotFound(f"The content of file {file.id} is missing from storage.") from None
-        response = FileResponse(stored, content_type=file.mime, as_attachment=True, filename=file.name)
+        # A row kept before mimes were checked may hold anything: such a mime is never a header.
+        content_type = services.normal_mime(file.mime) or "application/octet-stream"
+        response = FileResponse(stored, content_type=content_type, as_attachment=True, filename=file.name)
         response.block_size = DOWNLOAD_BLOCK_SIZE
         return response
 
