@@ -1,8 +1,13 @@
 """The API of files: uploads in both DCI forms, reads, the bytes, and a job's JUnit results (SPEC §6–7)."""
 
 import io
+import posixpath
+import re
+import unicodedata
+from urllib.parse import quote
 
 from django.http import FileResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
+from dciserver.api.headers import header_text
 from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
@@ -96,7 +102,7 @@ def _raw_upload(request):
     """
     headers = request.headers
     # An empty header counts as none (a client may send one for an unset value).
-    given = {field: headers[header] for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
+    given = {field: header_text(request, header) for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
     metadata = _valid(FileMetadataSerializer, given)
     raw_length = request.META.get("CONTENT_LENGTH")
     if not raw_length:
@@ -106,7 +112,7 @@ def _raw_upload(request):
             # wsgi.input_terminated; then the body is read to its end. Elsewhere (Django's
             # development server) the upload would silently arrive empty: refuse it.
             if request.META.get("wsgi.input_terminated"):
-                return metadata, request.META["wsgi.input"], None, headers.get("DCI-MD5") or None
+                return metadata, request.META["wsgi.input"], None, header_text(request, "DCI-MD5") or None
             raise LengthRequired()
         raw_length = "0"
     try:
@@ -116,7 +122,7 @@ def _raw_upload(request):
     # Under gunicorn, straight from the socket (files.streaming); elsewhere DRF's request.stream,
     # the Django request itself reading the WSGI input (None for an empty body).
     stream = streaming.socket_body(request.META, length) or request.stream or io.BytesIO()
-    return metadata, stream, length, headers.get("DCI-MD5") or None
+    return metadata, stream, length, header_text(request, "DCI-MD5") or None
 
 
 def _scoped(queryset, user, pk, label):
@@ -282,9 +288,28 @@ class FileViewSet(DCIViewSet):
             raise NotFound(f"The content of file {file.id} is missing from storage.") from None
         # A row kept before mimes were checked may hold anything: such a mime is never a header.
         content_type = services.normal_mime(file.mime) or "application/octet-stream"
-        response = FileResponse(stored, content_type=content_type, as_attachment=True, filename=file.name)
+        response = FileResponse(stored, content_type=content_type)
+        response["Content-Disposition"] = attachment_disposition(file.name)
         response.block_size = DOWNLOAD_BLOCK_SIZE
         return response
+
+
+_NOT_QUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def attachment_disposition(name):
+    """``Content-Disposition`` of a download saved under the base name of ``name`` (no path).
+
+    A name Django can quote as it is gets its ``filename="..."``. Any other (non-ASCII, control
+    characters) gets RFC 6266's ``filename*=UTF-8''<percent-encoded>``, after an ASCII
+    ``filename`` (accents dropped, other characters replaced) for clients that read only that.
+    """
+    base = posixpath.basename(name.replace("\\", "/")) or "download"
+    if re.fullmatch(r"[\t\x20-\x7e]*", base):
+        return content_disposition_header(True, base)
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", base) if not unicodedata.combining(c))
+    fallback = _NOT_QUOTABLE.sub("_", stripped)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(base, safe='')}"
 
 
 def job_files_create(view, request, job):
