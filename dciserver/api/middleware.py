@@ -22,6 +22,35 @@ REASONS = {
 }
 
 
+# What a request under /api/ may carry, refused in the DCI shape (414, 431). gunicorn's own limits
+# (dciserver/gunicorn.conf.py) lie above these, so these are the ones clients meet.
+MAX_URI_LENGTH = 8000  # the path and the query string: a long where= fits, a runaway one does not
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_FIELD_SIZE = 8190  # a header's name, ": " and value (gunicorn's default)
+
+
+def over_limits(request):
+    """The DCI error for a request past the limits above, or None."""
+    meta = request.META
+    if len(meta.get("PATH_INFO", "")) + len(meta.get("QUERY_STRING", "")) + 1 > MAX_URI_LENGTH:
+        return json_error(414, f"URI too long: a path and query string of at most {MAX_URI_LENGTH} characters")
+    # HTTP_* are the request's headers; CONTENT_TYPE and CONTENT_LENGTH are two more without the prefix.
+    headers = [(key, value) for key, value in meta.items() if key.startswith("HTTP_") and isinstance(value, str)]
+    headers += [(key, meta[key]) for key in ("CONTENT_TYPE", "CONTENT_LENGTH") if meta.get(key)]
+    if len(headers) > MAX_HEADER_FIELDS:
+        return json_error(431, f"Request header fields too large: at most {MAX_HEADER_FIELDS} headers")
+    for key, value in headers:
+        name = key.removeprefix("HTTP_")
+        if len(name) + 2 + len(value) > MAX_HEADER_FIELD_SIZE:
+            return json_error(
+                431,
+                f"Request header fields too large: the {name.replace('_', '-').title()} header is over "
+                f"{MAX_HEADER_FIELD_SIZE} characters",
+                {"header": name.replace("_", "-").title()},
+            )
+    return None
+
+
 def has_nul(request):
     """A NUL in the path, the query string or a header (an etag, a DCI-NAME): never a valid DCI value."""
     return (
@@ -39,6 +68,9 @@ class APIErrorMiddleware:
 
     def __call__(self, request):
         if request.path.startswith("/api/"):
+            refused = over_limits(request)
+            if refused is not None:
+                return refused
             try:
                 nul = has_nul(request)
             except SuspiciousOperation as exc:
