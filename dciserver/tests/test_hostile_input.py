@@ -138,7 +138,8 @@ def test_a_path_trick_in_dci_name_is_kept_as_data_and_stored_under_the_id(user_c
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "name,status",
-    [("n" * 513, 400), ("n" * 100_000, 400), ("", 400), ("a\x00b", 400)],
+    # 431: a header over the size the API takes (dciserver.api.middleware.MAX_HEADER_FIELD_SIZE).
+    [("n" * 513, 400), ("n" * 100_000, 431), ("", 400), ("a\x00b", 400)],
     ids=["513", "100k", "empty", "nul"],
 )
 def test_a_dci_name_that_cannot_be_a_name_is_refused(user_client, job, name, status):
