@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "dciserver.api.middleware.APIErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "dciserver.api.middleware.CrossSiteWriteMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -160,10 +161,10 @@ REST_FRAMEWORK = {
         "drf_orjson_renderer.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "dciserver.api.parsers.JSONObjectParser",
-        "dciserver.api.parsers.AnyBodyAsJSONParser",
-    ],
+    # A JSON body must say so (dciserver.api.parsers.JSONContentNegotiation); the upload routes,
+    # whose bodies are raw bytes or JSON whatever they claim, use their own parser.
+    "DEFAULT_PARSER_CLASSES": ["dciserver.api.parsers.JSONObjectParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "dciserver.api.parsers.JSONContentNegotiation",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "dciserver.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "dciserver.api.schema.DCIAutoSchema",
@@ -180,6 +181,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["dciserver.api.schema.without_optional_slashes"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dciserver.api.schema.unsupported_media_type",
+    ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
