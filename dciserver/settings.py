@@ -35,12 +35,16 @@ def env_list(name, default=""):
 
 
 DEBUG = env_bool("DEBUG", False)
+# A developer's machine (`make run`, `make test`): a public secret key and demo users are allowed.
+DCI_DEV = env_bool("DCI_DEV", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("DCI_DEV", False):
+    # DEBUG is no licence for the public key: a production host with DEBUG on by mistake must not
+    # sign its sessions and CSRF tokens with a key anyone can read in this file.
+    if not DCI_DEV:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (or set DCI_DEV=1 for a development setup)."
+            "SECRET_KEY must be set (DCI_DEV=1 allows a development key on a developer's machine)."
         )
     SECRET_KEY = "dciserver-development-only-secret-key-do-not-use-in-production"
 
@@ -227,7 +231,9 @@ DCI_TRUST_X_FORWARDED_FOR = env_bool("DCI_TRUST_X_FORWARDED_FOR", False)
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", False)
-CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", True)
+# Off unless configured: the UI sends its Authorization header itself, and credentials the browser
+# holds (cookies, cached Basic passwords) must not ride along on another site's requests.
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", False)
 CORS_EXPOSE_HEADERS = ["ETag", "Content-Disposition", "Retry-After"]
 CORS_ALLOW_HEADERS = [
     "accept",
@@ -248,7 +254,7 @@ CORS_ALLOW_HEADERS = [
 ]
 
 # Production hardening: on unless DEBUG or a development setup; each can be turned off.
-_PRODUCTION = not DEBUG and not env_bool("DCI_DEV", False)
+_PRODUCTION = not DEBUG and not DCI_DEV
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _PRODUCTION)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dciserver.api.audits import AuditLogViewSet
 from dciserver.api.routers import DCIRouter
+from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
@@ -38,7 +39,7 @@ if settings.DCI_BENCH:
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/v1$", api_root, name="api-root-bare"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(generator_class=OncePerProcessSchemaGenerator), name="schema"),
     # An HTML page only: its template renderer cannot answer OPTIONS (DRF's metadata), so it does not.
     path(
         "api/docs/",
