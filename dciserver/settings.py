@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's scripts and styles, served from here: /api/docs/ works without the internet.
+    "drf_spectacular_sidecar",
     "dciserver",
     "teams",
     "jobs",
@@ -69,6 +71,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's and the browsable API's CSS and the bundled Swagger UI, from STATIC_ROOT
+    # (filled by collectstatic), without a web server in front.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "dciserver.api.middleware.APIErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -181,6 +186,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["dciserver.api.schema.without_optional_slashes"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # DCI settings (SPEC §8).
