@@ -84,12 +84,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Benchmark instrumentation (`make bench`): a ceiling view and per-request SQL query counts.
-# Never on in production; only bench/run.py turns it on, for the gunicorn it starts.
-DCI_BENCH = env_bool("DCI_BENCH", False)
-if DCI_BENCH:
-    MIDDLEWARE.insert(0, "bench.middleware.QueryCountMiddleware")
-
 ROOT_URLCONF = "dciserver.urls"
 WSGI_APPLICATION = "dciserver.wsgi.application"
 # The DCI routes answer with and without a trailing slash; no redirects.

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -29,12 +28,6 @@ api_v1 = [
     re_path(r"^identity/?$", IdentityView.as_view(), name="identity"),
     path("", include(router.urls)),
 ]
-
-if settings.DCI_BENCH:
-    # `make bench` only: the ceiling, a minimal authenticated JSON view on the same stack.
-    from bench.views import CeilingView
-
-    api_v1.insert(0, re_path(r"^_bench/ceiling/?$", CeilingView.as_view(), name="bench-ceiling"))
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
