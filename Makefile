@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 WITH_DB := $(BIN)/python -m dciserver.devdb
 export DCI_DEV ?= 1
 
-.PHONY: run test lint format bench install install-test install-bench clean
+.PHONY: run test manage lint format bench install install-test install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install-test
 		$(BIN)/python manage.py makemigrations --check --dry-run && \
 		$(BIN)/ruff check . && $(BIN)/ruff format --check . && \
 		$(BIN)/pytest $(PYTEST_ARGS)'
+
+# ARGS: a management command and its arguments, e.g. make manage ARGS="demo --jobs 200" (ARGS=help lists them).
+manage: install
+	$(WITH_DB) manage $(ARGS)
 
 # BENCH_ARGS: e.g. --scale 0.01 --duration 5 --only list-team (see python -m bench.run --help).
 bench: install-bench
