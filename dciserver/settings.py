@@ -106,8 +106,8 @@ TEMPLATES = [
 
 if not env_str("DATABASE_URL"):
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. Run through `make run` / `make test`, or "
-        "`python -m dciserver.devdb <command>` to start an embedded PostgreSQL."
+        "DATABASE_URL is not set. Run through `make run` / `make test` / `make manage ARGS=...`, or "
+        "`python -m dciserver.devdb manage <command>` to start an embedded PostgreSQL."
     )
 DATABASES = {
     "default": dj_database_url.parse(

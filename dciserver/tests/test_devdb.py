@@ -74,3 +74,14 @@ def test_make_manage_runs_a_management_command():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_manage_py_without_a_database_says_how_to_get_one():
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DCI_DEV": "1"}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert "python -m dciserver.devdb manage <command>" in result.stderr
