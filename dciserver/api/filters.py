@@ -44,7 +44,14 @@ class ConditionsField(forms.Field):
         self.where_filter = where_filter
 
     def to_python(self, values):
-        return [self.where_filter.condition(value) for value in values or ()]
+        conditions = []
+        for index, value in enumerate(values or ()):
+            try:
+                conditions.append(self.where_filter.condition(value))
+            except ValidationError as exc:
+                # Which of the key's values it is, for the 400 to name the request's first bad clause.
+                raise ValidationError(exc.message, code=exc.code, params={**exc.params, "index": index}) from None
+        return conditions
 
 
 class WhereFilter(Filter):

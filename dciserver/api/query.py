@@ -89,38 +89,45 @@ def where_clauses(params, keys):
     return ",".join(c for c in clauses if c)
 
 
-def where_data(raw, filterset_class):
-    """``where=status:success,remoteci_id:<id>`` → the data of the resource's FilterSet: each key
-    with every value it is given, so that a key given twice (``where=name:a,name:b``, or ``where``
-    plus a plain parameter) ANDs both values instead of keeping the last one."""
+def where_filterset(raw, filterset_class):
+    """``where=status:success,remoteci_id:<id>`` → the resource's FilterSet bound to the clauses and
+    valid (``None`` where there is none): its ``filter_queryset`` ANDs them.
+
+    Each key is given every value it has, so that a key given twice (``where=name:a,name:b``, or
+    ``where`` plus a plain parameter) ANDs both values instead of keeping the last one. The 400
+    names the first clause that is wrong.
+    """
     keys = filterset_class.base_filters
-    data = MultiValueDict()
-    for clause in [c for c in (raw or "").split(",") if c.strip()]:
-        if ":" not in clause:
-            raise BadRequest(
+    data, positions, problem = MultiValueDict(), {}, None
+    for position, clause in enumerate(c for c in (raw or "").split(",") if c.strip()):
+        key, colon, value = clause.partition(":")
+        key = key.strip()
+        if not colon:
+            problem = BadRequest(
                 f'Invalid where key: "{clause}"', {"errors": {"where": [f'Invalid where key: "{clause}"']}}
             )
-        key, value = clause.split(":", 1)
-        key = key.strip()
-        if key not in keys:
-            raise BadRequest(
+        elif key not in keys:
+            problem = BadRequest(
                 f"Invalid where key: {key!r}",
                 {"errors": {"where": [f"Unknown key {key!r}."]}, "valid_keys": sorted(keys)},
             )
+        if problem is not None:
+            break
         data.appendlist(key, value)
-    return data
-
-
-def filter_rows(queryset, filterset_class, data):
-    """``queryset`` narrowed by ``where_data``'s conditions, all ANDed, through the FilterSet."""
-    filterset = filterset_class(data, queryset)
-    if not filterset.is_valid():
-        # The first key the request gives that has a bad value, and its first bad value.
-        key = next(key for key in data if key in filterset.errors)
-        error = filterset.errors.as_data()[key][0]
-        value, message = error.params["value"], error.messages[0]
-        raise BadRequest(f"Invalid where value for {key!r}: {value!r}", {"errors": {"where": [f"{key}: {message}"]}})
-    return filterset.qs
+        positions.setdefault(key, []).append(position)
+    filterset = filterset_class(data) if data else None
+    if filterset is not None and not filterset.is_valid():
+        # Of the clauses before any malformed one, the first whose value its key refuses.
+        errors = filterset.errors.as_data()
+        key = min(errors, key=lambda k: positions[k][errors[k][0].params["index"]])
+        error = errors[key][0]
+        raise BadRequest(
+            f"Invalid where value for {key!r}: {error.params['value']!r}",
+            {"errors": {"where": [f"{key}: {error.messages[0]}"]}},
+        )
+    if problem is not None:
+        raise problem
+    return filterset
 
 
 def parse_embed(raw, embeds):

@@ -225,15 +225,15 @@ class DCIViewSet(viewsets.GenericViewSet):
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
-        filters = query.where_data(where, self.filterset_class)
+        filterset = query.where_filterset(where, self.filterset_class)
         embeds = query.parse_embed(params.get("embed"), self.embeds)
         reader = self.page_reader(embeds)
         if queryset is None:
-            if reader is not None and not filters:
+            if reader is not None and filterset is None:
                 return self.scoped_page(reader, scope, where, order_by, limit, offset)
             queryset = self.get_queryset()
-        if filters:
-            queryset = query.filter_rows(queryset, self.filterset_class, filters)
+        if filterset is not None:
+            queryset = filterset.filter_queryset(queryset)
         count = counted(where) if counted is not None else None
         if count is None:
             count = queryset.count()
