@@ -12,8 +12,11 @@ A resource's FilterSet sits beside its viewset and names the columns clients fil
 key reads and how a wire value becomes a condition on it, for ``where=`` and the ``query=`` language.
 """
 
+import copy
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django_filters import Filter, FilterSet
 from django_filters.utils import get_model_field
 
@@ -61,6 +64,12 @@ class WhereFilter(Filter):
     value ends in ``*`` and the column is text; NULL where the value is empty.
     """
 
+    def __deepcopy__(self, memo):
+        # A FilterSet copies its class's filters for every request; a WhereFilter holds nothing a
+        # request changes (its model and FilterSet are set again on the copy, and a form copies
+        # its fields), so a shallow copy is enough.
+        return copy.copy(self)
+
     @property
     def field(self):
         if not hasattr(self, "_field"):
@@ -70,8 +79,10 @@ class WhereFilter(Filter):
     @property
     def model_field(self):
         """The column's model field (for a foreign key, the field it points at)."""
-        field = get_model_field(self.model, self.field_name)
-        return field.target_field if field.is_relation else field
+        if getattr(self, "_model_field", (None, None))[0] is not self.model:
+            field = get_model_field(self.model, self.field_name)
+            self._model_field = (self.model, field.target_field if field.is_relation else field)
+        return self._model_field[1]
 
     def column_value(self, value):
         """A wire value as the column stores it."""
@@ -96,10 +107,12 @@ class WhereFilter(Filter):
             return "startswith", value[:-1]
         return "exact", self.typed(value)
 
+    def q(self, conditions):
+        """The ``Q`` of ``condition``'s results, ANDed."""
+        return Q(*[(f"{self.field_name}__{lookup}", operand) for lookup, operand in conditions])
+
     def filter(self, qs, value):
-        for lookup, operand in value:
-            qs = qs.filter(**{f"{self.field_name}__{lookup}": operand})
-        return qs
+        return qs.filter(self.q(value)) if value else qs
 
 
 class ActiveFilter(WhereFilter):
@@ -121,6 +134,16 @@ class DCIFilterSet(FilterSet):
     their value (``active``) are declared as filters. ``id``, ``state`` and ``created_at`` are keys
     of every resource whose model has them.
     """
+
+    def get_form_class(self):
+        # The keys the request gives, not every key: the form cleans and copies only those.
+        fields = {name: where_filter.field for name, where_filter in self.filters.items() if name in self.data}
+        return type(f"{type(self).__name__}Form", (self._meta.form,), fields)
+
+    def filter_queryset(self, queryset):
+        # One filter() of every key's conditions, as cheap to build as one key's.
+        conditions = self.form.cleaned_data.items()
+        return queryset.filter(*[self.filters[name].q(value) for name, value in conditions if value])
 
     @classmethod
     def get_fields(cls):
