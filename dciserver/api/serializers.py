@@ -114,12 +114,6 @@ class ActiveField(serializers.BooleanField):
         return BaseModel.State.ACTIVE if super().to_internal_value(data) else BaseModel.State.INACTIVE
 
 
-def active_filter_value(value):
-    """``where=active:true`` reads the ``state`` column."""
-    truthy = value.strip().lower() in ("1", "true", "yes", "on")
-    return BaseModel.State.ACTIVE if truthy else BaseModel.State.INACTIVE
-
-
 class DCIDateTimeField(serializers.DateTimeField):
     """A timestamp in the server's time zone (UTC), without asking for the active one per value.
 
