@@ -21,7 +21,7 @@ from dciserver.api.headers import header_text
 from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
-from dciserver.api.serializers import DCIModelSerializer
+from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
 from files import services, streaming
 from files.models import File, JUnitResult
@@ -71,15 +71,15 @@ class FileSerializer(DCIModelSerializer):
 class FileMetadataSerializer(serializers.Serializer):
     """What describes an upload: the ``DCI-*`` headers of a raw upload, or the keys of a JSON one."""
 
-    name = serializers.CharField(max_length=512)
-    mime = serializers.CharField(max_length=255, required=False, default="text/plain")
+    name = StringField(max_length=512)
+    mime = StringField(max_length=255, required=False, default="text/plain")
     job_id = serializers.UUIDField(required=False, allow_null=True)
     jobstate_id = serializers.UUIDField(required=False, allow_null=True)
 
 
 class FileJSONSerializer(FileMetadataSerializer):
     # Whitespace is content: a log's trailing newline must survive.
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    content = StringField(allow_blank=True, trim_whitespace=False)
 
 
 class LengthRequired(DCIError):

@@ -16,6 +16,7 @@ from dciserver.api.serializers import (
     DCIModelSerializer,
     ScopedRelatedField,
     StorableJSONField,
+    StringField,
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
@@ -32,7 +33,7 @@ class TeamSerializer(DCIModelSerializer):
 
 
 class UserSerializer(DCIModelSerializer):
-    password = serializers.CharField(write_only=True, max_length=1024, style={"input_type": "password"})
+    password = StringField(write_only=True, max_length=1024, style={"input_type": "password"})
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False, allow_null=True)
 
     class Meta:

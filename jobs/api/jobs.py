@@ -11,7 +11,7 @@ from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.filters import DCIFilterSet
 from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
-from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
+from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, StringField, storable_text
 from dciserver.api.viewsets import DCIViewSet
 from dciserver.models import conflicts_as
 from jobs import services
@@ -31,7 +31,7 @@ class JobSerializer(DCIModelSerializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
     components = ScopedRelatedField(queryset=Component.objects.all(), many=True, required=False, write_only=True)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, allow_null=True, max_length=65536)
 
     class Meta:
         model = Job
@@ -59,14 +59,14 @@ class JobUpdateSerializer(serializers.Serializer):
     """What ``PUT /jobs/<id>`` may change; other keys are ignored."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, max_length=65536)
 
 
 class JobStateSerializer(DCIModelSerializer):
     job_id = ScopedRelatedField(source="job", queryset=Job.objects.all())
     team_id = serializers.UUIDField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, allow_null=True, max_length=65536)
 
     class Meta:
         model = JobState
