@@ -96,83 +96,69 @@ def job_update(*, job, etag, changes):
     return fresh
 
 
-def jobstate_create(*, job, status, comment="", audit=None):
-    """An agent reports a phase: the jobstate is kept and the job takes its status (a heartbeat).
+def jobstate_create(*, job, audit=None, **fields):
+    """An agent reports a phase: the jobstate is kept and the job takes its status, a new etag
+    and its heartbeat. ``fields`` are the jobstate's other columns, as ``JobStateSerializer``
+    validated them (the model's defaults fill the rest).
 
-    One statement, one round trip (``_report``): the agents' most frequent write. ``audit``, the
-    columns of the request's audit entry but its id, time and object, is written by it too. A
-    job archived meanwhile takes no report: 400, as an unknown job would be.
+    One statement, one round trip: the agents' most frequent write, atomic without a transaction.
+    ``audit``, the columns of the request's audit entry but its id, time and object, is written
+    by it too. A job archived meanwhile takes no report: 400, as an unknown job would be.
     """
-    written = _report(job.id, "", [], status, comment or "", audit)
-    if written is None:
+    jobstate = JobState(job=job, **fields)
+    sql, columns, audit_fields = _report_statement(audit is not None)
+    params = [jobstate.status, new_etag(), job.id]
+    params += [field.get_db_prep_save(getattr(jobstate, field.attname), connection) for field in columns]
+    if audit is not None:
+        audit = {**audit, "id": uuid.uuid4(), "object_id": str(jobstate.id)}
+        params += [audit[field.attname] for field in audit_fields]
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, sql, params)
+        row = cursor.fetchone()
+    if row is None:
         raise BadRequest(f"job {job.id} is gone", {"errors": {"job_id": [f'Unknown id "{job.id}".']}})
-    jobstate_id, created_at, team_id = written
-    jobstate = JobState(
-        id=jobstate_id, created_at=created_at, job=job, team_id=team_id, status=status, comment=comment or ""
-    )
+    for attname, value in zip(_FROM_JOB, row, strict=True):
+        setattr(jobstate, attname, value)
     jobstate._state.adding = False
     jobstate._state.db = connection.alias
     return jobstate
 
 
-def jobstate_report(*, user, job_id, status, comment, audit):
-    """``jobstate_create`` for a job known only by its id, in one statement that also checks it:
-    the job takes the status if ``user`` may see it (``Job.objects.scope_sql``), and only then
-    are its jobstate and the audit entry (``audit``: its columns but id, time and object) written.
-
-    Returns the jobstate's ``(id, created_at, team_id)``, or ``None`` when the job is not one of
-    the caller's live jobs (nothing is written), or where the caller's scope is not a condition
-    on the jobs table: the caller then validates the report the long way (``jobstate_create``).
-    The agents' most frequent write, without reading the job first.
-    """
-    scope = Job.objects.scope_sql(user)
-    if scope is None:
-        return None
-    return _report(job_id, *scope, status, comment, audit)
-
-
-def _report(job_id, condition, scope_params, status, comment, audit):
-    """Write a report on the live job ``job_id`` where ``condition`` (SQL on the jobs table) holds:
-    ``(jobstate id, created_at, team_id)``, or ``None`` where no such job is (nothing written).
-
-    The time of the report is taken by the database once it holds the job's row lock, so that of
-    concurrent reports on one job the one written last is the newest jobstate, and the job keeps
-    its status (a time taken before the statement would let an older report land last).
-    """
-    sql, audit_fields = _report_statement(condition, audit is not None)
-    jobstate_id = uuid.uuid4()
-    params = [status, new_etag(), job_id, *scope_params, jobstate_id, JobState.State.ACTIVE.value, status, comment]
-    if audit is not None:
-        audit = {**audit, "id": uuid.uuid4(), "object_id": str(jobstate_id)}
-        params += [audit[field.attname] for field in audit_fields]
-    with connection.cursor() as cursor:
-        prepared.execute(cursor, sql, params)
-        row = cursor.fetchone()
-    return None if row is None else (jobstate_id, row[1], row[0])
+# The columns a jobstate takes from its job's row, under the row lock of the job's UPDATE: of
+# concurrent reports on one job, the one written last is then the newest jobstate, and the job
+# keeps its status (a time taken before the statement would let an older report land last).
+_FROM_JOB = {"created_at": 'job."updated_at"', "job_id": 'job."id"', "team_id": 'job."team_id"'}
 
 
 @functools.cache
-def _report_statement(condition, audited):
-    """``_report``'s statement for a scope ``condition`` on the jobs table (with the audit entry if
-    ``audited``), and the audit entry's fields in the order of their parameters."""
+def _report_statement(audited):
+    """``jobstate_create``'s statement (with the audit entry if ``audited``), the jobstate's
+    fields whose values are its parameters, and the audit entry's, in the order of the parameters.
+
+    Built from the models' fields: a column added to ``JobState`` is written without a change here.
+    """
+    columns = [field for field in JobState._meta.concrete_fields if field.attname not in _FROM_JOB]
     audit_fields = [field for field in AuditLog._meta.concrete_fields if field.attname != "created_at"]
     audit = ""
     if audited:
-        columns = ", ".join(f'"{field.column}"' for field in audit_fields)
+        audit_columns = ", ".join(f'"{field.column}"' for field in audit_fields)
         audit = (
-            f', audit AS (INSERT INTO "{AuditLog._meta.db_table}" ({columns}, "created_at") '
+            f', audit AS (INSERT INTO "{AuditLog._meta.db_table}" ({audit_columns}, "created_at") '
             f'SELECT {", ".join(["%s"] * len(audit_fields))}, jobstate."created_at" FROM jobstate)'
         )
+    from_job = [JobState._meta.get_field(attname) for attname in _FROM_JOB]
+    names = ", ".join(f'"{field.column}"' for field in [*columns, *from_job])
+    returning = ", ".join(f'"{field.column}"' for field in from_job)
     sql = (
         f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = clock_timestamp() '
-        f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id", "updated_at"), '
+        'WHERE "id" = %s AND "archived_at" IS NULL RETURNING "id", "team_id", "updated_at"), '
         f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
-        '("id", "created_at", "state", "archived_at", "status", "comment", "job_id", "team_id") '
-        'SELECT %s, job."updated_at", %s, NULL, %s, %s, job."id", job."team_id" FROM job '
-        'RETURNING "team_id", "created_at")'
-        f'{audit} SELECT "team_id", "created_at" FROM jobstate'
+        f"({names}) "
+        f"SELECT {', '.join(['%s'] * len(columns) + list(_FROM_JOB.values()))} FROM job "
+        f"RETURNING {returning})"
+        f"{audit} SELECT {returning} FROM jobstate"
     )
-    return sql, audit_fields
+    return sql, columns, audit_fields
 
 
 def job_archive(*, job, etag=None):

@@ -5,15 +5,13 @@ import uuid
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.filters import DCIFilterSet
 from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
-from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, StringField, storable_text
+from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, StringField
 from dciserver.api.viewsets import DCIViewSet
-from dciserver.models import conflicts_as
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
 from jobs.models import Component, Job, JobCount, JobDefinition, JobState, Status, Topic
@@ -63,6 +61,10 @@ class JobUpdateSerializer(serializers.Serializer):
 
 
 class JobStateSerializer(DCIModelSerializer):
+    """A jobstate's fields and limits, the only place they are declared: ``POST /jobstates`` is
+    validated by it, written from its ``validated_data`` (``services.jobstate_create``) and
+    answered by it."""
+
     job_id = ScopedRelatedField(source="job", queryset=Job.objects.all())
     team_id = serializers.UUIDField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices)
@@ -72,38 +74,12 @@ class JobStateSerializer(DCIModelSerializer):
         model = JobState
         fields = ("id", "status", "comment", "job_id", "team_id", "created_at", "state")
 
+    def validate_comment(self, value):
+        # Agents send ``"comment": null`` for no comment.
+        return value or ""
+
 
 JOB_ENVELOPE = one_envelope(JobSerializer, "job")
-
-# What a jobstate's body may hold for ``plain_report``, and the limits its serializer applies.
-_REPORT_KEYS = frozenset({"job_id", "status", "comment"})
-_STATUSES = frozenset(Status.values)
-_COMMENT_MAX = JobStateSerializer._declared_fields["comment"].max_length
-_CREATED_AT = JobStateSerializer._declared_fields["created_at"]
-
-
-def plain_report(data):
-    """``(job_id, status, comment)`` of a jobstate's body that ``JobStateSerializer`` takes as it
-    is (but for the job, which must be the caller's), or ``None``: another key (``state``), a
-    value of another type, or a value it refuses or changes other than by trimming the comment."""
-    if type(data) is not dict or not data.keys() <= _REPORT_KEYS:
-        return None
-    job_id, state, comment = data.get("job_id"), data.get("status"), data.get("comment")
-    if type(job_id) is not str or type(state) is not str or state not in _STATUSES:
-        return None
-    if comment is None:
-        comment = ""
-    elif type(comment) is not str:
-        return None
-    else:
-        # As the serializer's CharField: trimmed, then bounded; NUL and lone surrogates refused.
-        comment = comment.strip()
-        if len(comment) > _COMMENT_MAX or not storable_text(comment):
-            return None
-    try:
-        return uuid.UUID(job_id), state, comment
-    except ValueError:
-        return None
 
 
 class JobFilter(DCIFilterSet):
@@ -293,42 +269,10 @@ class JobStateViewSet(DCIViewSet):
     # The jobstate, the job's status and heartbeat and the audit entry: one statement.
     create_is_one_statement = True
 
-    def create(self, request, *args, **kwargs):
-        """A report the serializer would take as it is is written by one statement that also checks
-        its job (``services.jobstate_report``), and answered without the serializer: the agents'
-        most frequent write. Any other body, or a job the statement does not find, goes through
-        the serializer, which words the error (and writes what the statement could not)."""
-        report = plain_report(request.data)
-        if report is not None:
-            job_id, state, comment = report
-            audit = self.audit_values(request, status.HTTP_201_CREATED)
-            with conflicts_as(self.singular):
-                written = services.jobstate_report(
-                    user=request.user, job_id=job_id, status=state, comment=comment, audit=audit
-                )
-            if written is not None:
-                self.audited = True
-                jobstate_id, created_at, team_id = written
-                self.audited_object_id = jobstate_id
-                representation = {
-                    "id": str(jobstate_id),
-                    "status": state,
-                    "comment": comment,
-                    "job_id": str(job_id),
-                    "team_id": str(team_id),
-                    "created_at": _CREATED_AT.to_representation(created_at),
-                    "state": JobState.State.ACTIVE.value,
-                }
-                return Response({self.singular: representation}, status=status.HTTP_201_CREATED)
-        return super().create(request, *args, **kwargs)
-
     def perform_create(self, serializer):
-        data = serializer.validated_data
         # The audit entry is written with the jobstate, by the same statement.
         audit = self.audit_values(self.request, status.HTTP_201_CREATED)
-        jobstate = services.jobstate_create(
-            job=data["job"], status=data["status"], comment=data.get("comment") or "", audit=audit
-        )
+        jobstate = services.jobstate_create(audit=audit, **serializer.validated_data)
         self.audited = True
         return jobstate
 
