@@ -178,6 +178,15 @@ class DCIModelSerializer(serializers.ModelSerializer):
             prototype = cls._fields_prototype = [(name, field, _holds_fields(field)) for name, field in built.items()]
         return {name: copy.deepcopy(field) if nested else copy.copy(field) for name, field, nested in prototype}
 
+    def get_validators(self):
+        # The serializer's own validators (unique constraints) depend on the class alone too: built
+        # once per class, as its fields are.
+        cls = type(self)
+        validators = cls.__dict__.get("_validators_prototype")
+        if validators is None:
+            validators = cls._validators_prototype = super().get_validators()
+        return list(validators)
+
     def to_representation(self, instance):
         """DRF's representation, with the generic attribute lookup done once per field, not per row.
 

@@ -235,3 +235,21 @@ def test_a_page_is_one_level_where_the_scope_reads_the_table_alone_and_a_subquer
     run = [prepared.original(connection, q["sql"]) for q in topics.captured_queries]
     page = [sql for sql in run if "to_char(" in sql]
     assert len(page) == 1 and 'WHERE t0."id" IN (SELECT ' in page[0]
+
+
+def test_a_serializers_own_validators_are_built_once_per_class(monkeypatch):
+    # DRF derives them from the model's unique constraints for every serializer instance.
+    from rest_framework import serializers
+
+    from jobs.api.jobs import JobSerializer
+
+    built = []
+    get_validators = serializers.ModelSerializer.get_validators
+    monkeypatch.setattr(
+        serializers.ModelSerializer, "get_validators", lambda self: built.append(self) or get_validators(self)
+    )
+    monkeypatch.delattr(JobSerializer, "_validators_prototype", raising=False)
+
+    one, two = JobSerializer(), JobSerializer()
+    assert one.validators == two.validators and one.validators is not two.validators
+    assert len(built) == 1
