@@ -1,22 +1,41 @@
-"""Scheduling: which job a remoteci runs next (SPEC §5).
+"""Scheduling: which job a remoteci runs next (SPEC §5). The algorithm, step by step, and the
+code that does each step:
 
-Two round trips, neither through the ORM (compiling the 16 ORM statements this used to take
-was most of a schedule's cost):
+0. **Who and what** (Python, ``_candidates``: one statement, ``_CANDIDATES`` or
+   ``_candidates_seen_by``). The topic, live, else 404; through the API, the remoteci too, among
+   those the caller sees (``RemoteCI.objects.scope_sql``), else 404.
+1. **Candidates** (Python, ``_plan``, from the same statement's row). The topic's active job
+   definitions by ``priority`` ascending, then ``created_at`` (``definitions`` in
+   ``_CANDIDATE_CTES``); each one's component set is the newest active component of each of its
+   ``component_types`` in the topic (``newest`` in ``_CANDIDATE_COLUMNS``); a definition missing
+   a type is skipped, with why. A topic without active job definitions is its own job definition
+   (its ``component_types``, ``jobdefinition_id`` null). Each candidate gets its
+   ``components_key`` here (SHA-1, which PostgreSQL has only through pgcrypto, missing from the
+   embedded server).
+2. **The decision and its writes** (SQL, one statement: ``dci_schedule``, migration
+   ``jobs/0003_schedule_function``), in order:
 
-1. ``_candidates`` reads the topic's active job definitions in scheduling order and the newest
-   active component of each type, and pairs them up here, with their ``components_key``
-   (SHA-1, which PostgreSQL has only through pgcrypto, missing from the embedded server).
-   Through the API, it also checks that the caller sees the remoteci.
-2. The database function ``dci_schedule`` (migration ``jobs/0003_schedule_function``) does the
-   rest as one statement: it locks the remoteci's row (``SELECT ... FOR UPDATE``), checks it is
-   active and its team subscribed, hands out a pending recheck copy first, else creates a job
-   for the first candidate this remoteci has no live job for, and kills the remoteci's other
-   unfinished jobs. The lock makes concurrent schedules for one remoteci serialise, so they
-   never hand out the same (jobdefinition, component set) twice, while schedules for other
-   remotecis take other row locks and never wait. Candidates read before the lock are at worst
-   a moment old: what prevents duplicates is the check under the lock.
+   a. the remoteci's row is locked (``SELECT ... FOR UPDATE``): inactive → 412 ``RemoteCI "<id>"
+      is not active.``; its team not subscribed to the topic → 412 ``Team is not subscribed...``;
+   b. SPEC step 1: a pending recheck copy of this remoteci, oldest first, is handed out, once;
+   c. SPEC steps 2–3: else the first candidate (in ``_plan``'s order) this remoteci has no live
+      job for (same job definition and ``components_key``);
+   d. SPEC step 5: its job is created with its components, the remoteci's team and the request's
+      ``User-Agent`` / ``Client-Version``; no candidate left → 412 ``No jobs available for run.``
+      with the skipped definitions (``job_schedule``);
+   e. SPEC step 4: with ``DCI_SCHEDULE_KILLS_UNFINISHED``, the remoteci's other unfinished jobs
+      (pending recheck copies wait their turn) are killed, each with a ``killed`` jobstate saying
+      why: ``dci_jobs_kill`` (same migration; as rewritten by ``jobs/0005_kill_by_primary_key``),
+      which ``jobs.services.jobs_kill`` also runs for ``expire_jobs`` and the admin.
+3. **The audit entry** of the job handed out is written by the same statement
+   (``_SCHEDULE_AUDITED``), and ``job_schedule`` turns the function's ``reason`` into the 412s.
 
-The number of statements is fixed: it does not grow with the number of job definitions,
+Why it holds: the remoteci's row lock makes concurrent schedules for one remoteci serialise, so
+they never hand out the same (job definition, component set) twice, while schedules for other
+remotecis take other row locks and never wait. Candidates read before the lock are at worst a
+moment old: what prevents duplicates is the check under the lock. Two round trips, neither
+through the ORM (compiling the 16 ORM statements this used to take was most of a schedule's
+cost), and their number is fixed: it does not grow with the number of job definitions,
 components or past jobs.
 """
 
