@@ -270,7 +270,13 @@ class JobComponent(models.Model):
 
 
 class JobState(BaseModel):
-    """One phase a job went through, as reported by its agent (immutable)."""
+    """One phase a job went through, as reported by its agent (immutable).
+
+    Written by ``jobs.services.jobstate_create`` from ``JobStateSerializer``'s validated data (a
+    column added here is written there without a change), and by the database itself for the
+    jobs it kills (``dci_jobs_kill``, migrations 0003 and 0005), whose ``INSERT`` names its
+    columns: a column added here takes a ``db_default`` (or ``null=True``) for that one.
+    """
 
     status = models.CharField(max_length=32, choices=Status.choices)
     comment = models.TextField(blank=True, default="")
