@@ -233,6 +233,9 @@ def test_no_embed_shows_a_row_its_caller_cannot_read_directly(moved_world, plura
         checker = Checker(client, role)
         listed = client.get(f"{API}/{plural}?embed={embed}&limit=1000")
         assert listed.status_code == 200, (role, listed.content[:300])
+        # An embed hides related rows, never the rows listed.
+        plain = client.get(f"{API}/{plural}?limit=1000").json()[plural]
+        assert [r["id"] for r in listed.json()[plural]] == [r["id"] for r in plain], (role, embed)
         for row in listed.json()[plural]:
             checker.check(viewset.model, row, names, viewset.embeds, f"GET /{plural}?embed={embed}")
             rows += 1

@@ -13,7 +13,6 @@ from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_sch
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
 from dciserver.api.viewsets import DCIViewSet, conflicts_as
 from files import api as files_api
-from files.models import File
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
 from jobs.models import Component, Job, JobCount, JobDefinition, JobState, Status, Topic
@@ -124,10 +123,6 @@ JOB_FILTERS = {
 }
 
 
-def _live(model, order="created_at"):
-    return model.objects.live().order_by(order)
-
-
 class JobViewSet(DCIViewSet):
     """Jobs: team members create and update them; team admins and super admins delete them."""
 
@@ -145,9 +140,9 @@ class JobViewSet(DCIViewSet):
         "jobdefinition": Embed("jobdefinition", JobDefinitionSerializer),
         "jobdefinition.topic": Embed("jobdefinition__topic", TopicSerializer),
         "topic": Embed("topic", TopicSerializer),
-        "components": Embed("components", ComponentSerializer, many=True, queryset=_live(Component)),
-        "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True, queryset=_live(JobState)),
-        "files": Embed("files", FILE_SERIALIZER, many=True, queryset=_live(File)),
+        "components": Embed("components", ComponentSerializer, many=True),
+        "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True),
+        "files": Embed("files", FILE_SERIALIZER, many=True),
     }
 
     def get_serializer_class(self):
