@@ -85,7 +85,8 @@ def through(model, relation, user):
     """A scope read from another model's: ``model``'s rows are read by whoever may read the row its
     ``relation`` points to (a component by whoever reads its topic, a live topic)."""
     target = model._meta.get_field(relation).related_model
-    scope = target.visible_to(user)
+    declared = getattr(target, "visible_to", None)
+    scope = None if declared is None else declared(user)
     if scope is None:
         return None
     return _prefixed(target._default_manager.get_queryset().readable & scope, relation)
@@ -132,13 +133,14 @@ def _condition_sql(model, readable, scope, alias, using):
 
 
 def _compile(model, condition, alias, using):
+    """``_condition_sql``'s answer, compiled by the ORM."""
     table = model._meta.db_table
     query = model._base_manager.filter(condition).query
-    qualified = f'{connections[using].ops.quote_name(alias or table)}."{model._meta.pk.column}"'
     try:
         if any(query.alias_refcount[joined] for joined in list(query.alias_map)[1:]):
             inner = model._base_manager.filter(condition).values("pk").query
             sql, params = inner.get_compiler(using=using).as_sql()
+            qualified = f'{connections[using].ops.quote_name(alias or table)}."{model._meta.pk.column}"'
             return f"{qualified} IN ({sql})", tuple(params), True
         where = query.where if alias is None else query.where.relabeled_clone({table: alias})
         sql, params = query.get_compiler(using=using).compile(where)
@@ -174,6 +176,7 @@ class ScopedQuerySet(models.QuerySet):
         return None if declared is None else declared(user)
 
     def for_user(self, user):
+        """The rows ``user`` may read: another team's row is simply not among them."""
         scope = self.scope(user)
         return self.none() if scope is None else self.filter(self.readable & scope)
 

@@ -38,6 +38,7 @@ def _scope(index):
     """Where the caller's scope on the ``index``-th embedded model goes, in its LEFT JOIN's ``ON``."""
     return f"\x00scope{index}\x00"
 
+
 # The DRF format of dciserver's timestamps, and the PostgreSQL ``to_char`` pattern writing the
 # same text (``FM``: the year unpadded, as ``strftime`` writes it).
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"

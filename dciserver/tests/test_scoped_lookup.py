@@ -228,3 +228,49 @@ def test_a_user_without_a_team_is_answered_404_for_every_row_it_may_not_see(cast
         assert response.json()["status_code"] == 404
         listed = client.get(f"/api/v1/{route}")
         assert listed.status_code == 200 and listed.json()["_meta"]["count"] == 0, route
+
+
+# One declaration per model ------------------------------------------------------------------
+
+
+def test_the_scope_as_sql_selects_the_rows_for_user_selects_for_every_model_and_role(cast):
+    from django.db import connection
+
+    from dciserver.models import AuditLog
+
+    users, _ = cast
+    checked = found = hidden = 0
+    for model in [*_models(), AuditLog]:
+        table = model._meta.db_table
+        for user in users:
+            for alias in (None, "t9"):  # the table by its name, and joined under an alias
+                condition, params = model.objects.readable_sql(user, alias)
+                name = f'"{table}" {alias}' if alias else f'"{table}"'
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT {alias or name}.id FROM {name} WHERE {condition or 'TRUE'}", params)
+                    by_sql = {row[0] for row in cursor.fetchall()}
+                expected = set(model.objects.for_user(user).values_list("pk", flat=True))
+                assert by_sql == expected, (model.__name__, user, alias, condition)
+                checked += 1
+                found += len(expected)
+                hidden += model._base_manager.count() - len(expected)
+    # Real answers on both sides: rows seen, rows hidden (another team's, archived).
+    assert checked == 10 * 6 * 2 and found >= 80 and hidden >= 80, (checked, found, hidden)
+
+
+def test_a_model_that_declares_no_scope_shows_its_rows_to_super_admins_only(world, super_admin, user):
+    from dciserver.models import ScopedQuerySet
+    from jobs.models import TopicSubscription
+
+    assert not hasattr(TopicSubscription, "visible_to")
+    undeclared = ScopedQuerySet(model=TopicSubscription)
+    assert undeclared.for_user(super_admin).count() == TopicSubscription.objects.count() == 1
+    assert not undeclared.for_user(user).exists() and not undeclared.for_user(None).exists()
+    assert undeclared.readable_sql(user) == ("FALSE", [])
+
+
+def test_every_model_the_api_serves_declares_who_may_read_it():
+    from dciserver.urls import router
+
+    for prefix, viewset, _ in router.registry:
+        assert callable(getattr(viewset.model, "visible_to", None)), prefix
