@@ -295,3 +295,50 @@ def test_archived_rows_are_left_out_of_a_to_many_embed(moved_world):
     for name, ids in live.items():
         assert {item["id"] for item in one["job"][name]} == {str(pk) for pk in ids}, name
         assert getattr(job, name).count() > len(ids), name  # an archived one was there to leave out
+
+
+def test_a_teams_page_of_jobs_with_its_scoped_embeds_is_one_statement(moved_world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dciserver import prepared
+
+    client = moved_world.clients["user"]
+    url = f"{API}/jobs?embed=remoteci,team,jobdefinition"
+    client.get(url)  # the caller's credentials are verified once
+    with CaptureQueriesContext(connection) as queries:
+        jobs = client.get(url).json()["jobs"]
+    run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
+    # The caller, then the page: its rows, their embeds (each joined with its model's scope) and the count.
+    assert len(run) == 2, run
+    page = run[1]
+    assert page.count("LEFT JOIN") == 3, page
+    assert '"t1"."archived_at" IS NULL AND "t1"."team_id" = %s' in page, page  # remoteci
+    assert '"t2"."archived_at" IS NULL AND "t2"."id" = %s' in page, page  # team
+    assert '"t3"."id" IN (SELECT ' in page, page  # jobdefinition: read through its topic's subscriptions
+    assert any(job["remoteci"] is None for job in jobs) and any(job["jobdefinition"] is None for job in jobs)
+
+
+@pytest.mark.parametrize("reader", ["columns", "serializers"])
+def test_scoped_embeds_add_no_query_per_row(moved_world, reader, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dciserver.api.viewsets import DCIViewSet
+    from jobs.models import Job
+
+    if reader == "serializers":
+        monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
+    client = moved_world.clients["user"]
+    url = f"{API}/jobs?embed=team,remoteci,jobdefinition,jobdefinition.topic,topic,components,jobstates,files"
+    client.get(f"{API}/identity")  # the caller's credentials are verified once
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            listed = client.get(url).json()
+        counts.append((len(listed["jobs"]), len(queries)))
+        for job in Job.objects.filter(team__name="lab"):
+            job.pk = None
+            job.save()
+    (few, before), (more, after) = counts
+    assert more > few and after == before, counts
