@@ -5,8 +5,16 @@ import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
-worker_class = "gthread"
+# gthread, whose own refusals (a request it cannot parse) answer the DCI JSON error, not HTML.
+worker_class = "dciserver.gunicorn_worker.JSONErrorThreadWorker"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
 graceful_timeout = 10
 # An empty GUNICORN_ACCESSLOG turns the access log off.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+
+# Above the limits the application enforces itself with the DCI JSON error (URI length, number
+# and size of headers: dciserver.api.middleware), so that those are the ones clients meet;
+# these only bound what a worker buffers. (8190 is the longest request line gunicorn bounds.)
+limit_request_line = 8190
+limit_request_fields = 200
+limit_request_field_size = 16384

@@ -1,15 +1,19 @@
 """The abstract base models every dciserver table stands on."""
 
+import contextlib
 import copy
 import functools
 import uuid
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.db import connections, models, router
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from dciserver import prepared
+from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
+
+UNIQUE_VIOLATION = "23505"
 
 
 def new_etag():
@@ -73,6 +77,60 @@ def insert(instance):
 def _insert_parts(instance, connection):
     sql, fields = _insert_statement(type(instance))
     return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+@contextlib.contextmanager
+def conflicts_as(resource):
+    """A unique constraint violated by a write → ``Conflict`` (422 ``conflict on <resource>``)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        cause = exc.__cause__
+        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION:
+            raise
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", "") or ""
+        field = "name" if "name" in constraint else constraint
+        raise Conflict(resource, field) from None
+
+
+def _lifetime_children(model):
+    """The reverse foreign keys of ``model`` whose rows share its lifetime: ``(child model, field name)``
+    for each child model that names the foreign key in its ``archived_with``."""
+    return [
+        (relation.related_model, relation.field.name)
+        for relation in model._meta.related_objects
+        if not relation.many_to_many and relation.field.name in getattr(relation.related_model, "archived_with", ())
+    ]
+
+
+def _archive_children(model, parents, now):
+    """Archive the live rows archived with ``parents`` (a queryset of ``model``), and theirs, at ``now``."""
+    for child, field in _lifetime_children(model):
+        children = child._base_manager.filter(**{f"{field}__in": parents})
+        children.filter(archived_at__isnull=True).update(archived_at=now)
+        _archive_children(child, children.filter(archived_at=now), now)
+
+
+def _restored(model):
+    """The columns of a row brought back: no longer archived, and a mutable row at a new version
+    (an etag read before the archive must not write the restored row)."""
+    if any(field.name == "etag" for field in model._meta.concrete_fields):
+        return {"archived_at": None, "etag": new_etag(), "updated_at": timezone.now()}
+    return {"archived_at": None}
+
+
+def _restore(model, rows, archived_at):
+    """Restore ``rows`` (a queryset of ``model``) and the rows archived with them (at ``archived_at``).
+
+    A unique name taken meanwhile by a live row: ``Conflict`` naming the model of the row restored.
+    """
+    for child, field in _lifetime_children(model):
+        # Children first: once restored, their parents no longer carry the instant.
+        _restore(child, child._base_manager.filter(**{f"{field}__in": rows}, archived_at=archived_at), archived_at)
+    changes = _restored(model)
+    with conflicts_as(model._meta.verbose_name):
+        rows.update(**changes)
+    return changes
 
 
 def team_members(user, path):
@@ -271,6 +329,47 @@ class BaseModel(models.Model):
     def is_archived(self):
         return self.archived_at is not None
 
+    # The foreign keys whose row this one lives and dies with: archiving that row archives this
+    # one, restoring it restores this one (declared by the child, so a parent need not know them).
+    archived_with = ()
+
+    def archive(self, *, etag=None):
+        """DELETE: hide the row, and the rows archived with it (``archived_with``), from the API.
+
+        They stay in the database until purged. With ``etag`` (a mutable row), the check and the
+        write are one conditional UPDATE: a stale etag is 412. A row already archived is 404.
+        """
+        model = type(self)
+        rows = model._base_manager.filter(pk=self.pk, archived_at__isnull=True)
+        now = timezone.now()
+        changes = {"archived_at": now}
+        if etag is not None:
+            rows = rows.filter(etag=etag)
+            changes["etag"] = new_etag()
+        with transaction.atomic(savepoint=False):
+            archived = rows.update(**changes) == 1
+            if archived:
+                _archive_children(model, model._base_manager.filter(pk=self.pk), now)
+        # Raised outside the block: nothing was written, and the caller's transaction stays usable.
+        if not archived:
+            raise PreconditionFailed("etag mismatch") if etag is not None else NotFound()
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def restore(self):
+        """Bring an archived row back, with the rows archived with it (those archived at the same
+        instant, not those archived before on their own). A unique name taken meanwhile by a live
+        row is a ``Conflict``, and nothing is restored. Returns whether the row was archived."""
+        model = type(self)
+        archived_at = model._base_manager.filter(pk=self.pk).values_list("archived_at", flat=True).first()
+        if archived_at is None:
+            return False
+        with transaction.atomic():
+            changes = _restore(model, model._base_manager.filter(pk=self.pk, archived_at=archived_at), archived_at)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return True
+
 
 class MutableModel(BaseModel):
     """A row clients may update: ``updated_at`` and an ``etag`` regenerated on every write."""
@@ -292,6 +391,25 @@ class MutableModel(BaseModel):
     def touch(self):
         self.etag = new_etag()
         self.updated_at = timezone.now()
+
+    def update_with_etag(self, etag, changes):
+        """Write ``changes`` if and only if the live row still carries ``etag``; return the new etag.
+
+        The check and the write are one conditional UPDATE, so of N concurrent writers
+        holding the same etag exactly one wins and the others get 412.
+        """
+        fresh = new_etag()
+        rows = (
+            type(self)
+            ._base_manager.filter(pk=self.pk, etag=etag, archived_at__isnull=True)
+            .update(**changes, etag=fresh, updated_at=timezone.now())
+        )
+        if rows != 1:
+            raise PreconditionFailed("etag mismatch")
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.etag = fresh
+        return fresh
 
 
 class AuditLog(models.Model):

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "axes",
     "dciserver",
     "teams",
     "jobs",
@@ -68,11 +69,14 @@ MIDDLEWARE = [
     "dciserver.api.middleware.APIErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "dciserver.api.middleware.CrossSiteWriteMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a locked-out admin login into the page that says so.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Benchmark instrumentation (`make bench`): a ceiling view and per-request SQL query counts.
@@ -120,7 +124,8 @@ AUTH_USER_MODEL = "teams.User"
 # User names are unique among live users (a partial unique constraint), so an
 # archived user's name can be taken again; the name backend reads live users only.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
-AUTHENTICATION_BACKENDS = ["teams.backends.NameBackend"]
+# Axes first: a login locked out by failures is refused before the password hasher runs.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "teams.backends.NameBackend"]
 PASSWORD_HASHERS = env_list(
     "PASSWORD_HASHERS",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -156,10 +161,10 @@ REST_FRAMEWORK = {
         "drf_orjson_renderer.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "dciserver.api.parsers.JSONObjectParser",
-        "dciserver.api.parsers.AnyBodyAsJSONParser",
-    ],
+    # A JSON body must say so (dciserver.api.parsers.JSONContentNegotiation); the upload routes,
+    # whose bodies are raw bytes or JSON whatever they claim, use their own parser.
+    "DEFAULT_PARSER_CLASSES": ["dciserver.api.parsers.JSONObjectParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "dciserver.api.parsers.JSONContentNegotiation",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "dciserver.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "dciserver.api.schema.DCIAutoSchema",
@@ -176,6 +181,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["dciserver.api.schema.without_optional_slashes"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dciserver.api.schema.unsupported_media_type",
+    ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 
@@ -217,11 +226,32 @@ STORAGES = {
 
 # How long verified Basic credentials are remembered, in seconds.
 DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
-# Brute force: failed logins allowed per name / per address within the window (seconds).
+# Brute force (django-axes, dciserver/api/throttling.py): failed logins allowed per (name, client
+# address) and per client address within the window (seconds), for Basic and the admin's login.
 DCI_LOGIN_FAILURE_LIMIT = env_int("DCI_LOGIN_FAILURE_LIMIT", 10)
 DCI_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("DCI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
 DCI_LOGIN_FAILURE_WINDOW = env_int("DCI_LOGIN_FAILURE_WINDOW", 300)
-DCI_TRUST_X_FORWARDED_FOR = env_bool("DCI_TRUST_X_FORWARDED_FOR", False)
+# How many reverse proxies stand in front of gunicorn, each appending to X-Forwarded-For: the
+# client's address is the Nth hop from the right. 0: the header is ignored (the peer is the client).
+DCI_TRUSTED_PROXIES = env_int("DCI_TRUSTED_PROXIES", 0)
+if env_bool("DCI_TRUST_X_FORWARDED_FOR", False):
+    raise ImproperlyConfigured(
+        "DCI_TRUST_X_FORWARDED_FOR is gone: set DCI_TRUSTED_PROXIES to the number of proxies in front of dciserver."
+    )
+AXES_HANDLER = "dciserver.api.throttling.LoginFailureHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = "dciserver.api.throttling.failure_limit"
+AXES_COOLOFF_TIME = "dciserver.api.throttling.cool_off"
+AXES_CLIENT_IP_CALLABLE = "dciserver.api.throttling.client_address"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "dciserver.api.throttling.login_name"
+AXES_LOCKOUT_CALLABLE = "dciserver.api.throttling.lockout_response"
+# A refused attempt during a lock-out is not counted: the lock lifts a window after the last real failure.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The attempts stay out of the admin (the admin lists DCI's own tables); `manage.py axes_list_attempts`
+# shows them and `manage.py axes_reset_ip` / `axes_reset_username` lift a lock-out.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # CORS for the DCI web UI: it reads the ETag header and sends If-Match.
 CORS_URLS_REGEX = r"^/api/.*$"

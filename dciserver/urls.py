@@ -26,6 +26,7 @@ router.register("audits", AuditLogViewSet, basename="audit")
 api_v1 = [
     re_path(r"^/?$", api_root, name="api-root"),
     re_path(r"^identity/?$", IdentityView.as_view(), name="identity"),
+    path("", include("files.urls")),
     path("", include(router.urls)),
 ]
 

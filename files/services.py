@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import connection, transaction
-from django.utils import timezone
 
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
 from files import junit, streaming
@@ -26,6 +25,25 @@ logger = logging.getLogger(__name__)
 # Largest read asked of a stream that is not gunicorn's socket (see files.streaming).
 CHUNK_SIZE = streaming.READ_SIZE
 JUNIT_MIME = "application/junit"
+
+# A media type (RFC 6838 §4.2): type and subtype of restricted-name characters, 127 at most each,
+# optionally followed by parameters (RFC 9110 §5.6.6: token=token or token="quoted string").
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED_STRING = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e]|\\[\t \x21-\x7e])*"'
+_PARAMETER = rf"[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED_STRING}))?"
+_MIME = re.compile(rf"[ \t]*({_RESTRICTED_NAME}/{_RESTRICTED_NAME})(?:{_PARAMETER})*[ \t]*")
+
+
+def normal_mime(value):
+    """The bare ``type/subtype`` of a media type, lower-cased, or ``None`` if ``value`` is not one.
+
+    Parameters (``; charset=utf-8``) are accepted and dropped: dciserver keeps a file's kind,
+    which it compares (JUnit detection, inline text, ``where=mime:``), and media type names are
+    case-insensitive; text is shown inline as UTF-8 whatever charset an upload claimed.
+    """
+    match = _MIME.fullmatch(value) if isinstance(value, str) else None
+    return match.group(1).lower() if match else None
 
 
 def file_create(
@@ -48,6 +66,15 @@ def file_create(
         raise BadRequest(
             "The jobstate belongs to another job.", {"errors": {"jobstate_id": ["Not a jobstate of this job."]}}
         )
+    # Checked here, for every way of uploading, before a byte is read: a mime is served back as
+    # the Content-Type of the file's content, so only a real media type may be kept.
+    valid_mime = normal_mime(mime)
+    if valid_mime is None:
+        raise BadRequest(
+            f"Invalid mime {mime[:300]!r}: expected a media type such as text/plain.",
+            {"errors": {"mime": ["Not a valid media type (type/subtype)."]}},
+        )
+    mime = valid_mime
     if length is not None and length > settings.DCI_MAX_UPLOAD_SIZE:
         raise _too_large()
     file = File(job=job, jobstate=jobstate, team_id=job.team_id, name=name, mime=mime)
@@ -250,8 +277,3 @@ def file_inline_content(file):
 def file_open(file):
     """The stored bytes of ``file``, opened for reading; ``FileNotFoundError`` when they are gone."""
     return files_storage().open(file.storage_name, "rb")
-
-
-def files_archive_for_job(job):
-    """Archive a job's files with the job (DELETE /jobs/<id>); returns how many were archived."""
-    return File.objects.filter(job=job, archived_at__isnull=True).update(archived_at=timezone.now())

@@ -1,6 +1,5 @@
 from django.contrib import admin
 
-from files.models import File
 from jobs import services
 from jobs.models import Component, Job, JobDefinition, JobState, Topic, TopicSubscription
 from teams.admin import IMMUTABLE_READ_ONLY, READ_ONLY, ArchiveAdmin
@@ -46,15 +45,6 @@ class JobStateInline(admin.TabularInline):
     show_change_link = True
 
 
-class FileInline(admin.TabularInline):
-    model = File
-    extra = 0
-    fields = ("name", "mime", "size", "md5", "created_at")
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = True
-
-
 @admin.register(Job)
 class JobAdmin(ArchiveAdmin):
     list_display = ("id", "status", "team", "remoteci", "jobdefinition", "recheck", "created_at", "updated_at")
@@ -63,9 +53,12 @@ class JobAdmin(ArchiveAdmin):
     list_select_related = ("team", "remoteci", "jobdefinition")
     raw_id_fields = ("remoteci", "jobdefinition", "topic", "team")
     readonly_fields = (*READ_ONLY, "components_key", "recheck_pending", "user_agent", "client_version")
-    inlines = [JobStateInline, FileInline]
+    inlines = [JobStateInline]  # and the files (files.admin)
     ordering = ("-created_at",)
     actions = ["recheck", "kill", "restore", "archive"]
+
+    def archive_row(self, row):
+        services.job_archive(job=row)
 
     @admin.action(description="Recheck the selected jobs (their remotecis run them again next)")
     def recheck(self, request, queryset):

@@ -271,6 +271,8 @@ class JobState(BaseModel):
     job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
 
+    archived_with = ("job",)
+
     class Meta:
         verbose_name = "jobstate"
         constraints = [

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from dciserver import prepared
 from dciserver.api.exceptions import BadRequest
-from dciserver.api.viewsets import archive, update_with_etag
 from dciserver.models import AuditLog, new_etag
 from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, TopicSubscription, components_key
 
@@ -89,7 +88,7 @@ def job_create(
 def job_update(*, job, etag, changes):
     """PUT a job: the etag check and the write are one step; a status change appends a jobstate."""
     previous_status = job.status
-    fresh = update_with_etag(job, etag, changes)
+    fresh = job.update_with_etag(etag, changes)
     if "status" in changes and changes["status"] != previous_status:
         JobState.objects.create(
             job=job, team_id=job.team_id, status=changes["status"], comment=changes.get("comment", "")
@@ -176,14 +175,9 @@ def _report_statement(condition, audited):
     return sql, audit_fields
 
 
-@ATOMIC
 def job_archive(*, job, etag=None):
-    """DELETE a job: the job, its jobstates and its files leave the API together."""
-    from files.services import files_archive_for_job
-
-    archive(job, etag)
-    JobState.objects.filter(job=job, archived_at__isnull=True).update(archived_at=timezone.now())
-    files_archive_for_job(job)
+    """DELETE a job: the job and the rows archived with it (its jobstates, its files) leave the API together."""
+    job.archive(etag=etag)
 
 
 def job_recheck(*, job):

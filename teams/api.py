@@ -17,7 +17,7 @@ from dciserver.api.serializers import (
     StorableJSONField,
     active_filter_value,
 )
-from dciserver.api.viewsets import DCIViewSet, request_etag, update_with_etag
+from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
@@ -148,14 +148,17 @@ class UserViewSet(DCIViewSet):
             self.deny("A team admin creates users in their own team only.")
 
     def check_update(self, user, instance, data):
-        if user.is_super_admin:
-            return
-        team_changes = "team" in data and getattr(data["team"], "id", None) != instance.team_id
-        if user.is_team_admin and instance.team_id == user.team_id and not team_changes:
-            return
-        if instance.id == user.id and set(data) <= self.SELF_SERVICE_FIELDS:
+        if user.is_super_admin or (user.is_team_admin and instance.team_id == user.team_id) or instance.id == user.id:
             return
         self.deny("You may not change this user.")
+
+    def writable_fields(self, user, instance):
+        if user.is_super_admin:
+            return None
+        if user.is_team_admin and instance.team_id == user.team_id:
+            # Everything but the team: a team admin does not move users out of their team.
+            return {name for name in UserSerializer.Meta.fields if name != "team_id"}
+        return self.SELF_SERVICE_FIELDS
 
     def check_destroy(self, user, instance):
         if instance.id == user.id:
@@ -188,8 +191,10 @@ class UserViewSet(DCIViewSet):
         etag = request_etag(request)
         serializer = self.get_serializer(me, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        # The self-service route changes the self-service fields only, whoever calls it.
+        self.refuse_unchangeable(me, request.data, serializer, self.SELF_SERVICE_FIELDS)
         changes = {k: v for k, v in serializer.validated_data.items() if k in self.SELF_SERVICE_FIELDS}
-        fresh = update_with_etag(me, etag, changes)
+        fresh = me.update_with_etag(etag, changes)
         return Response(status=204, headers={"ETag": fresh})
 
 
@@ -215,9 +220,12 @@ class RemoteCIViewSet(DCIViewSet):
         if not user.is_super_admin and data["team"].id != user.team_id:
             self.deny("You create remotecis in your own team only.")
 
-    def check_update(self, user, instance, data):
-        if "team" in data and data["team"].id != instance.team_id and not user.is_super_admin:
-            self.deny("Only super admins move a remoteci to another team.")
+    def writable_fields(self, user, instance):
+        # Only super admins move a remoteci to another team.
+        return None if user.is_super_admin else {n for n in RemoteCISerializer.Meta.fields if n != "team_id"}
+
+    def perform_update(self, instance, changes, etag):
+        return services.remoteci_update(remoteci=instance, etag=etag, changes=changes)
 
     @extend_schema(
         parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],

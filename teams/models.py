@@ -1,6 +1,7 @@
 """Teams, their users and their remote CI agents."""
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -38,7 +39,14 @@ class UserManager(BaseUserManager.from_queryset(DCIQuerySet)):
         return user
 
     def create_superuser(self, name, password=None, **fields):
-        """``manage.py createsuperuser``: a super admin is a member of the ``admin`` team."""
+        """``manage.py createsuperuser``: a super admin is a member of the ``admin`` team.
+
+        A name a live user has is a ``ValidationError``, which the command reports on one line:
+        it checks names itself only where the field is declared unique, and a live name is unique
+        by a conditional constraint (an ``IntegrityError`` there printed a whole traceback).
+        """
+        if self.live().filter(name=name).exists():
+            raise ValidationError("Error: That name is already taken.")
         team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
         fields.setdefault("role", User.Role.ADMIN)
         return self.create_user(name, password, team=team, **fields)
@@ -63,6 +71,8 @@ class User(AbstractBaseUser, MutableModel):
     fullname = models.CharField(max_length=255, blank=True, default="")
 
     objects = UserManager()
+    # Archiving a team archives its users: they can no longer log in.
+    archived_with = ("team",)
 
     USERNAME_FIELD = "name"
     REQUIRED_FIELDS = []
@@ -131,6 +141,8 @@ class RemoteCI(MutableModel):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis", db_index=False)
     data = models.JSONField(default=dict, blank=True)
 
+    archived_with = ("team",)
+
     class Meta:
         verbose_name = "remote CI"
         constraints = [
@@ -154,18 +166,3 @@ class RemoteCI(MutableModel):
     @property
     def active(self):
         return self.state == self.State.ACTIVE
-
-
-class LoginFailure(models.Model):
-    """Failed logins per name or per address within a window, shared by every worker.
-
-    Kept in PostgreSQL (not a per-process cache) so that a brute-force attempt spread
-    over several workers is still counted once.
-    """
-
-    key = models.CharField(max_length=128, primary_key=True)
-    failures = models.PositiveIntegerField(default=0)
-    window_start = models.DateTimeField()
-
-    def __str__(self):
-        return f"{self.key}: {self.failures}"

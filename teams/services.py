@@ -1,19 +1,16 @@
 """Business rules of teams that span models."""
 
-from django.db import transaction
-from django.utils import timezone
 
-from dciserver.api.viewsets import archive
-from teams.models import RemoteCI, User
-
-
-@transaction.atomic(savepoint=False)
 def team_archive(*, team, etag=None):
-    """DELETE a team: its users can no longer log in and its remotecis leave the API with it.
+    """DELETE a team: its users (archived with it) can no longer log in, and its remotecis leave
+    the API with it.
 
     Jobs and their results stay: they are the team's history, visible to super admins.
     """
-    archive(team, etag)
-    now = timezone.now()
-    User.objects.filter(team=team, archived_at__isnull=True).update(archived_at=now)
-    RemoteCI.objects.filter(team=team, archived_at__isnull=True).update(archived_at=now)
+    team.archive(etag=etag)
+
+
+def remoteci_update(*, remoteci, etag, changes):
+    """PUT a remoteci (the API) or change its state (the admin): the etag check and the write are
+    one conditional UPDATE, and the row takes a new etag. Returns it."""
+    return remoteci.update_with_etag(etag, changes)

@@ -53,6 +53,7 @@ class Conflict(DCIError):
 
     def __init__(self, resource, field="name"):
         super().__init__(f"conflict on {resource}", {"error": {field: "already_exists"}})
+        self.resource, self.field = resource, field
 
 
 class PayloadTooLarge(DCIError):
@@ -113,6 +114,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message, payload = "Request malformed", {"errors": detail}
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        message = f'{exc.detail} A JSON body needs "Content-Type: application/json".'
+        payload = {}
     else:
         message, payload = _message_of(exc.detail), {}
     return Response(error_body(exc.status_code, message, payload), status=exc.status_code, headers=headers)

@@ -176,6 +176,23 @@ class BasicAuthScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "basic"}
 
 
+def unsupported_media_type(result, **kwargs):
+    """Every write whose body must be JSON may answer 415 (a body labelled otherwise); the upload
+    routes, which take any body, document more than JSON and are left as they are."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if method in ("post", "put", "patch") and list(content) == ["application/json"]:
+                operation["responses"].setdefault(
+                    "415",
+                    {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "description": "A body whose Content-Type is not JSON",
+                    },
+                )
+    return result
+
+
 def without_optional_slashes(endpoints, **kwargs):
     """Routes answer with or without a trailing slash; the schema lists each once, without."""
     seen, result = set(), []

@@ -3,8 +3,7 @@
 import contextlib
 import uuid
 
-from django.db import IntegrityError, connections, transaction
-from django.utils import timezone
+from django.db import connections, transaction
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -12,10 +11,9 @@ from rest_framework.response import Response
 
 from dciserver import prepared
 from dciserver.api import query, rows
-from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
-from dciserver.models import AuditLog, MutableModel, insert, new_etag
+from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed
+from dciserver.models import AuditLog, MutableModel, conflicts_as, insert
 
-UNIQUE_VIOLATION = "23505"
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -54,54 +52,42 @@ def none_match(request, etag):
     return any(sent == "*" or bare_etag(sent) == etag for sent in raw.split(",") if sent.strip())
 
 
+def same_value(sent, current):
+    """Whether a value a body sends is the one the representation shows (an id in any UUID spelling)."""
+    if isinstance(current, uuid.UUID):  # a related id, before rendering
+        current = str(current)
+    if sent == current:
+        return True
+    if isinstance(sent, str) and isinstance(current, str):
+        try:
+            return uuid.UUID(sent) == uuid.UUID(current)
+        except ValueError:
+            return False
+    return False
+
+
+def unchangeable(status_code, fields, why):
+    """The error naming ``fields`` a PUT may not change."""
+    names = ", ".join(sorted(fields))
+    return DCIError(f"{why}: {names}", {"errors": {name: [f"{why}."] for name in fields}}, status_code)
+
+
 # An offset PostgreSQL takes (``OFFSET`` is a bigint): past it, a page is empty without asking.
 MAX_OFFSET = 2**62
 
 
-@contextlib.contextmanager
-def conflicts_as(resource):
-    """A unique constraint violated by a write → 422 ``conflict on <resource>``."""
-    try:
-        yield
-    except IntegrityError as exc:
-        cause = exc.__cause__
-        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION:
-            raise
-        constraint = getattr(getattr(cause, "diag", None), "constraint_name", "") or ""
-        field = "name" if "name" in constraint else constraint
-        raise Conflict(resource, field) from None
-
-
-def update_with_etag(instance, etag, changes):
-    """Write ``changes`` if and only if the row still carries ``etag``; return the new etag.
-
-    The check and the write are one conditional UPDATE, so of N concurrent writers
-    holding the same etag exactly one wins and the others get 412.
-    """
-    fresh = new_etag()
-    rows = (
-        type(instance)
-        .objects.filter(pk=instance.pk, etag=etag, archived_at__isnull=True)
-        .update(**changes, etag=fresh, updated_at=timezone.now())
-    )
-    if rows != 1:
-        raise PreconditionFailed("etag mismatch")
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    instance.etag = fresh
-    return fresh
-
-
-def archive(instance, etag=None):
-    """DELETE: hide the row from the API (it stays in the database until purged)."""
-    model = type(instance)
-    rows = model.objects.filter(pk=instance.pk, archived_at__isnull=True)
-    changes = {"archived_at": timezone.now()}
-    if etag is not None:
-        rows = rows.filter(etag=etag)
-        changes["etag"] = new_etag()
-    if rows.update(**changes) != 1:
-        raise PreconditionFailed("etag mismatch") if etag is not None else NotFound()
+def is_changed(field, serializer, instance):
+    """Whether the validated value of writable ``field`` differs from ``instance``'s (a write-only
+    value, a password, cannot be compared: it always counts as a change)."""
+    source = field.source_attrs[0] if field.source_attrs else field.field_name
+    if source not in serializer.validated_data:
+        return False  # skipped (the 2016 client's "active": null)
+    if field.write_only:
+        return True
+    value, current = serializer.validated_data[source], getattr(instance, source, None)
+    if hasattr(value, "pk") or hasattr(current, "pk"):
+        return getattr(value, "pk", value) != getattr(current, "pk", current)
+    return value != current
 
 
 class DCIViewSet(viewsets.GenericViewSet):
@@ -133,6 +119,14 @@ class DCIViewSet(viewsets.GenericViewSet):
         super().__init_subclass__(**kwargs)
         if "get_queryset" in cls.__dict__:
             raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
+
+    @classmethod
+    def add_embed(cls, name, embed):
+        """Declare an embed from the app of the related rows, where that app depends on this
+        resource's and not the reverse (``files`` adds a job's ``files``)."""
+        if "embeds" not in cls.__dict__:
+            cls.embeds = dict(cls.embeds)  # never the parent's dict
+        cls.embeds[name] = embed
 
     # Reading --------------------------------------------------------------
 
@@ -309,6 +303,43 @@ class DCIViewSet(viewsets.GenericViewSet):
     def check_update(self, user, instance, data):
         """Raise ``PermissionDenied`` when ``user`` may not write ``data`` to ``instance``."""
 
+    # Fields every write changes: a body's copy of them is what the client last read, and the
+    # etag precondition (If-Match), not this field, says whether that is stale.
+    bookkeeping_fields = frozenset({"etag", "updated_at"})
+
+    def writable_fields(self, user, instance):
+        """The fields ``user`` may change on ``instance`` (representation names), or ``None``: all
+        those the update's serializer writes."""
+        return None
+
+    def refuse_unchangeable(self, instance, data, serializer, allowed=None):
+        """A PUT naming a field with another value than the current one, where the field cannot
+        change (400: the update's serializer does not write it) or not by this caller (403: not in
+        ``allowed``), is refused naming the field: never silently ignored. The current value passes:
+        clients PUT back the whole representation they read. Keys that are no field are ignored.
+        """
+        writable = {name for name, field in serializer.fields.items() if not field.read_only}
+        # Most PUTs name only fields they may write: then the representation's fields are not built.
+        others = [key for key in data if key not in writable and key not in self.bookkeeping_fields]
+        readable = (
+            {name for name, field in self.serializer_class().fields.items() if not field.write_only} if others else ()
+        )
+        read_only = [key for key in others if key in readable]
+        if read_only:
+            current = self.serializer_class(instance, context=self.get_serializer_context()).data
+            changed = [name for name in read_only if not same_value(data[name], current.get(name))]
+            if changed:
+                raise unchangeable(400, changed, "This field cannot be changed")
+        if allowed is None:
+            return
+        forbidden = [
+            name
+            for name in data
+            if name in writable and name not in allowed and is_changed(serializer.fields[name], serializer, instance)
+        ]
+        if forbidden:
+            raise unchangeable(403, forbidden, "You may not change this field")
+
     def check_destroy(self, user, instance):
         """Raise ``PermissionDenied`` when ``user`` may not delete ``instance``."""
 
@@ -337,6 +368,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         serializer = self.get_serializer(instance, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         self.check_update(request.user, instance, serializer.validated_data)
+        self.refuse_unchangeable(instance, request.data, serializer, self.writable_fields(request.user, instance))
         etag = request_etag(request)
         with conflicts_as(self.singular), transaction.atomic(savepoint=False):
             fresh = self.perform_update(instance, serializer.validated_data, etag)
@@ -346,7 +378,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         return self.update(request, *args, **kwargs)
 
     def perform_update(self, instance, changes, etag):
-        return update_with_etag(instance, etag, changes)
+        return instance.update_with_etag(etag, changes)
 
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()
@@ -357,7 +389,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_destroy(self, instance, etag):
-        archive(instance, etag)
+        instance.archive(etag=etag)
 
     # Audit ------------------------------------------------------------------
 

@@ -177,3 +177,48 @@ def test_a_credential_in_use_stays_remembered_and_an_unused_one_expires(user_cli
     clock.now += 61  # unused for longer than the period: forgotten, the next request pays the hash
     assert user_client.get(ME).status_code == 200
     assert len(hashed) == 2
+
+
+def test_renaming_a_user_through_the_api_forgets_the_remembered_credentials(user, user_client, team_admin_client):
+    assert user_client.get(ME).status_code == 200
+
+    response = team_admin_client.put(
+        f"/api/v1/users/{user.pk}", {"name": "lab-user-renamed"}, format="json", HTTP_IF_MATCH=etag_of(user)
+    )
+
+    assert response.status_code == 204, response.content
+    assert user_client.get(ME).status_code == 401
+    user.refresh_from_db()
+    assert client_for(user).get(ME).status_code == 200
+
+
+def test_renaming_a_user_from_the_admin_forgets_the_remembered_credentials(user, user_client, super_admin):
+    from django.test import Client
+    from django.urls import reverse
+
+    assert user_client.get(ME).status_code == 200
+    browser = Client()
+    browser.force_login(super_admin)
+
+    response = browser.post(
+        reverse("admin:teams_user_change", args=[user.pk]),
+        {"name": "lab-user-renamed", "team": str(user.team_id), "role": user.role, "state": user.state},
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    assert user_client.get(ME).status_code == 401
+    user.refresh_from_db()
+    assert user.name == "lab-user-renamed"
+    assert client_for(user).get(ME).status_code == 200
+
+
+def test_a_name_given_up_by_a_rename_does_not_log_in_its_new_owner_with_the_old_password(user, user_client, team):
+    from teams.models import User
+
+    assert user_client.get(ME).status_code == 200
+    User.objects.filter(pk=user.pk).update(name="lab-user-renamed")
+    newcomer = User.objects.create_user(user.name, "another-password", team=team)
+
+    assert user_client.get(ME).status_code == 401
+    response = client_for(newcomer, "another-password").get(ME)
+    assert response.status_code == 200 and response.json()["user"]["id"] == str(newcomer.pk)

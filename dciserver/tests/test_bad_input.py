@@ -343,7 +343,8 @@ def test_an_out_of_range_number_in_where_never_answers_a_500(admin_client, jobde
 
 @pytest.mark.parametrize(
     "credentials",
-    [b"nul\x00name:pw", b"name:nul\x00pw", b"\xff\xfe:pw", b"x" * 10_000 + b":pw", b":", b"name"],
+    # "huge": as long as the API takes a header (dciserver.api.middleware.MAX_HEADER_FIELD_SIZE).
+    [b"nul\x00name:pw", b"name:nul\x00pw", b"\xff\xfe:pw", b"x" * 6_000 + b":pw", b":", b"name"],
     ids=["nul-name", "nul-password", "latin1", "huge", "empty", "no-colon"],
 )
 def test_odd_basic_credentials_answer_401(client, user, credentials):

@@ -300,7 +300,9 @@ def put(client, url, body, instance):
 
 def test_a_plain_user_may_change_their_own_password_but_not_their_role(user_client, user):
     assert put(user_client, f"{API}/users/{user.pk}", {"role": "admin"}, user).status_code == 403
-    assert put(user_client, f"{API}/users/me", {"role": "admin", "password": "changed"}, user).status_code == 204
+    # A role in the body is refused (403 naming it), not silently dropped; nothing is written.
+    assert put(user_client, f"{API}/users/me", {"role": "admin", "password": "other"}, user).status_code == 403
+    assert put(user_client, f"{API}/users/me", {"role": "user", "password": "changed"}, user).status_code == 204
 
     user.refresh_from_db()
     assert user.role == "user"

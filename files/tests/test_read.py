@@ -7,6 +7,7 @@ import pytest
 from files import services
 from files.models import File
 from files.tests.helpers import API
+from jobs.services import job_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -204,6 +205,7 @@ def test_archiving_a_jobs_files_hides_them_all(user_client, job, other_job):
     make_file(job)
     kept = make_file(other_job)
 
-    assert services.files_archive_for_job(job) == 2
+    job_archive(job=job)
 
+    assert File.objects.filter(job=job, archived_at__isnull=False).count() == 2
     assert File.objects.live().get() == kept

@@ -11,16 +11,14 @@ from dciserver.api.exceptions import BadRequest, NotFound
 from dciserver.api.query import Embed, Filter
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
-from dciserver.api.viewsets import DCIViewSet, conflicts_as
-from files import api as files_api
+from dciserver.api.viewsets import DCIViewSet
+from dciserver.models import conflicts_as
 from jobs import services
 from jobs.api.catalogue import ComponentSerializer, ComponentViewSet, JobDefinitionSerializer, TopicSerializer
 from jobs.models import Component, Job, JobCount, JobDefinition, JobState, Status, Topic
 from jobs.scheduling import job_schedule
 from teams.api import RemoteCISerializer, TeamSerializer
 from teams.models import RemoteCI, Team
-
-FILE_SERIALIZER = "files.api.FileSerializer"
 
 
 class JobSerializer(DCIModelSerializer):
@@ -129,9 +127,8 @@ class JobViewSet(DCIViewSet):
     model = Job
     serializer_class = JobSerializer
     singular, plural = "job", "jobs"
-    # POST /jobs/<id>/files is an upload: stored, then committed with its audit entry, by file_create.
     # POST /jobs/schedule writes its job, the kills and its audit entry in one statement.
-    own_transaction_actions = frozenset({"files", "schedule"})
+    own_transaction_actions = frozenset({"schedule"})
     sort_fields = ("created_at", "updated_at", "status", "comment")
     where_fields = JOB_FILTERS
     embeds = {
@@ -142,7 +139,7 @@ class JobViewSet(DCIViewSet):
         "topic": Embed("topic", TopicSerializer),
         "components": Embed("components", ComponentSerializer, many=True),
         "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True),
-        "files": Embed("files", FILE_SERIALIZER, many=True),
+        # ``files`` is added by the files app (files.api), which depends on jobs.
     }
 
     def get_serializer_class(self):
@@ -266,20 +263,6 @@ class JobViewSet(DCIViewSet):
     @action(detail=True, methods=["get"])
     def components(self, request, pk=None):
         return self.sublist(ComponentViewSet, jobs=self.get_object())
-
-    @sublist_schema(files_api.FileSerializer, "files", methods=["GET"])
-    @files_api.upload_schema(methods=["POST"])
-    @action(detail=True, methods=["get", "post"])
-    def files(self, request, pk=None):
-        job = self.get_object()
-        if request.method == "POST":
-            return files_api.job_files_create(self, request, job)
-        return self.sublist(files_api.FileViewSet, job=job)
-
-    @files_api.results_schema
-    @action(detail=True, methods=["get"])
-    def results(self, request, pk=None):
-        return files_api.job_results_response(self.get_object())
 
 
 class JobStateViewSet(DCIViewSet):

@@ -1,3 +1,4 @@
+import io
 from datetime import timedelta
 
 import pytest
@@ -6,8 +7,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from files.models import File, JUnitResult
-from jobs.models import Job, JobState
+from files.services import file_create
+from jobs.models import Component, Job, JobDefinition, JobState, Topic
+from jobs.services import job_archive
 from teams.models import RemoteCI, Team, User
+from teams.services import team_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +88,50 @@ def test_purge_dry_run_removes_nothing(job, capsys):
 
     assert Job.objects.filter(pk=job.pk).exists()
     assert "Would remove 1 archived jobs." in capsys.readouterr().out
+
+
+def purge_lines(*args):
+    out = io.StringIO()
+    call_command("purge", "--older-than", "30d", *args, stdout=out, verbosity=0)
+    return out.getvalue().splitlines()
+
+
+def age_archives(days):
+    """Move every archive ``days`` into the past (as if archived then)."""
+    then = timezone.now() - timedelta(days=days)
+    for model in (File, JobState, Job, RemoteCI, User, Team, Component, JobDefinition, Topic):
+        model.objects.filter(archived_at__isnull=False).update(archived_at=then)
+
+
+def test_purge_dry_run_counts_what_the_real_run_removes_for_a_deleted_job(job):
+    jobstates = [JobState.objects.create(job=job, team=job.team, status=s) for s in ("pre-run", "running", "success")]
+    for jobstate in jobstates[1:]:
+        file_create(job=job, jobstate=jobstate, name="log.txt", stream=io.BytesIO(b"log\n"))
+    job_archive(job=job)
+    age_archives(days=40)
+
+    dry = purge_lines("--dry-run")
+    real = purge_lines()
+
+    assert [line.replace("Would remove", "Removed") for line in dry] == real
+    assert {"Removed 2 archived files.", "Removed 3 archived jobstates.", "Removed 1 archived jobs."} <= set(real)
+    assert not Job.objects.filter(pk=job.pk).exists()
+
+
+def test_purge_dry_run_counts_what_the_real_run_removes_for_a_whole_team_and_topic(
+    job, jobstate, user, super_admin, topic, component, jobdefinition
+):
+    file_create(job=job, jobstate=jobstate, name="junit.xml", stream=io.BytesIO(b"<testsuite/>"))
+    team_archive(team=job.team)
+    job_archive(job=job)
+    for row in (component, jobdefinition, topic):
+        row.archive()
+    age_archives(days=40)
+
+    dry = purge_lines("--dry-run")
+    real = purge_lines()
+
+    assert [line.replace("Would remove", "Removed") for line in dry] == real
+    assert all(not line.startswith("Removed 0") for line in real), real
+    assert list(User.objects.all()) == [super_admin]
+    assert not Topic.objects.exists() and list(Team.objects.values_list("name", flat=True)) == ["admin"]

@@ -1,11 +1,13 @@
 """Load a realistic demo data set. Idempotent: a second run adds nothing it already has."""
 
+import io
 import random
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from tqdm import tqdm
 
+from files.services import file_create
 from jobs import services
 from jobs.models import Component, Job, JobDefinition, Status, Topic, TopicSubscription
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
@@ -142,10 +144,6 @@ class Command(BaseCommand):
 
     def attach_results(self, index, job):
         """Logs and a JUnit report, through the same upload service as the API."""
-        import io
-
-        from files.services import file_create
-
         jobstate = job.jobstates.order_by("-created_at").first()
         log = f"demo job #{index}\n" + "".join(f"step {i}: ok\n" for i in range(50))
         file_create(job=job, jobstate=jobstate, name="install.log", mime="text/plain", stream=io.BytesIO(log.encode()))

@@ -1,8 +1,8 @@
-"""Remove archived rows older than the retention period, and their stored bytes."""
+"""Remove archived rows older than the retention period, and their stored bytes (rows of every app)."""
 
 from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from tqdm import tqdm
@@ -14,12 +14,50 @@ from teams.models import RemoteCI, Team, User
 
 BATCH_SIZE = 500
 
+# Children first: a row is removed once nothing that stays references it.
+PLAN = [
+    ("files", File),
+    ("jobstates", JobState),
+    ("jobs", Job),
+    ("remotecis", RemoteCI),
+    ("jobdefinitions", JobDefinition),
+    ("components", Component),
+    ("topics", Topic),
+    ("users", User),
+    ("teams", Team),
+]
 
-def _unreferenced(queryset, *relations):
-    """Rows no other row still points to (PROTECT foreign keys): those are kept for a later run."""
-    for model, field in relations:
-        queryset = queryset.exclude(Exists(model.objects.filter(**{field: OuterRef("pk")})))
-    return queryset
+
+def selection(cutoff):
+    """What a run removes, model by model: the rows archived before ``cutoff`` that no row staying
+    after the run references through a protecting foreign key (one removed in the same run does
+    not keep them).
+
+    Each selection depends only on the rows that stay, never on an earlier step having run, so
+    the dry run counts exactly what the real run removes, and the real run's batches see the
+    same selection before and after each delete.
+    """
+    removed = {}
+    for label, model in PLAN:
+        rows = model._base_manager.filter(archived_at__lt=cutoff)
+        for relation in model._meta.related_objects:
+            if relation.on_delete in (models.PROTECT, models.RESTRICT):
+                referrers = _staying(relation.related_model, removed).filter(**{relation.field.name: OuterRef("pk")})
+                rows = rows.exclude(Exists(referrers))
+        removed[model] = rows
+        yield label, rows
+
+
+def _staying(model, removed):
+    """The rows of ``model`` that outlive the run: those not removed, whether as selected rows of
+    their own or by a cascade from a selected row (a job's component links)."""
+    rows = model._base_manager.all()
+    if model in removed:
+        return rows.exclude(Exists(removed[model].filter(pk=OuterRef("pk"))))
+    for field in model._meta.concrete_fields:
+        if field.is_relation and field.remote_field.on_delete is models.CASCADE and field.related_model in removed:
+            rows = rows.exclude(Exists(removed[field.related_model].filter(pk=OuterRef(field.attname))))
+    return rows
 
 
 class Command(BaseCommand):
@@ -36,44 +74,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.dry_run = dry_run
         self.progress = options["verbosity"] >= 1
-
-        def expired(model):
-            return model.objects.filter(archived_at__lt=cutoff)
-
-        # Children first: a row is removed once nothing references it any more.
-        plan = [
-            ("files", self.purge_files, expired(File)),
-            ("jobstates", None, _unreferenced(expired(JobState), (File, "jobstate"))),
-            (
-                "jobs",
-                None,
-                _unreferenced(expired(Job), (File, "job"), (JobState, "job")),
-            ),
-            ("remotecis", None, _unreferenced(expired(RemoteCI), (Job, "remoteci"))),
-            ("jobdefinitions", None, _unreferenced(expired(JobDefinition), (Job, "jobdefinition"))),
-            ("components", None, _unreferenced(expired(Component), (Job.components.through, "component"))),
-            (
-                "topics",
-                None,
-                _unreferenced(expired(Topic), (Component, "topic"), (JobDefinition, "topic"), (Job, "topic")),
-            ),
-            ("users", None, expired(User)),
-            (
-                "teams",
-                None,
-                _unreferenced(
-                    expired(Team),
-                    (User, "team"),
-                    (RemoteCI, "team"),
-                    (Job, "team"),
-                    (JobState, "team"),
-                    (File, "team"),
-                ),
-            ),
-        ]
         verb = "Would remove" if dry_run else "Removed"
-        for label, purge, queryset in plan:
-            removed = (purge or self.purge_rows)(label, queryset)
+        for label, queryset in selection(cutoff):
+            purge = self.purge_files if queryset.model is File else self.purge_rows
+            removed = purge(label, queryset)
             self.stdout.write(f"{verb} {removed} archived {label}.")
 
     def batches(self, label, queryset):
