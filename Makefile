@@ -6,22 +6,23 @@ BIN := $(VENV)/bin
 WITH_DB := $(BIN)/python -m dciserver.devdb
 export DCI_DEV ?= 1
 
-.PHONY: run test lint format bench install install-test install-bench clean
+.PHONY: run test manage lint format bench install install-test install-bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Installs come from the lock files: the whole tree, exact versions, each file checked by its hash.
+$(VENV)/.installed: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: requirements.txt requirements-test.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: requirements.lock requirements-test.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
 	touch $(VENV)/.installed $@
 
-$(VENV)/.installed-bench: requirements.txt requirements-bench.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-bench.txt
+$(VENV)/.installed-bench: requirements.lock requirements-bench.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-bench.lock
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -40,6 +41,10 @@ test: install-test
 		$(BIN)/ruff check . && $(BIN)/ruff format --check . && \
 		$(BIN)/pytest $(PYTEST_ARGS)'
 
+# ARGS: a management command and its arguments, e.g. make manage ARGS="demo --jobs 200" (ARGS=help lists them).
+manage: install
+	$(WITH_DB) manage $(ARGS)
+
 # BENCH_ARGS: e.g. --scale 0.01 --duration 5 --only list-team (see python -m bench.run --help).
 bench: install-bench
 	$(WITH_DB) $(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -49,6 +54,24 @@ lint: install-test
 
 format: install-test
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# The lock files, compiled from the pins of the .txt files (run after changing one of them).
+# Resolved against the package index alone (PIP_CONFIG_FILE=/dev/null: no local indexes or wheel
+# folders a machine's pip configuration may add); pins already in a lock file are kept while the
+# .txt files allow them. The test and bench locks are constrained by requirements.lock: the suite
+# and the benchmark run the versions production runs.
+LOCK_VENV ?= var/lock-venv
+PIP_COMPILE = env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(LOCK_VENV)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2
+
+lock: | $(LOCK_VENV)/bin/pip-compile
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) --constraint requirements.lock --output-file requirements-test.lock requirements-test.txt
+	$(PIP_COMPILE) --constraint requirements.lock --output-file requirements-bench.lock requirements-bench.txt
 
 clean:
 	rm -rf $(VENV) var

@@ -1,6 +1,6 @@
 """Counts the SQL queries of each request and reports them in the ``X-DCI-Queries`` header.
 
-Enabled by ``settings.DCI_BENCH`` only, as the outermost middleware, so that the count
+Enabled by ``bench.settings`` only, as the outermost middleware, so that the count
 covers authentication, the view, the audit log and every other middleware.
 """
 

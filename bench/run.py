@@ -8,7 +8,7 @@
    list latency comparison (history of 200,000 jobs vs 2,000).
 2. gunicorn serves the app as production would: 2 workers × 4 gthreads for 2 cores,
    persistent database connections, DEBUG off, a SECRET_KEY, no access log, on
-   127.0.0.1 only. ``DCI_BENCH=1`` adds the ceiling view and the ``X-DCI-Queries`` header.
+   127.0.0.1 only. ``bench.settings`` adds the ceiling view and the ``X-DCI-Queries`` header.
 3. locust, headless in a separate process, runs each scenario after a warm-up, for a
    bounded time (uploads: a bounded number of requests). A scenario with a ratio target
    alternates with the ceiling in phases of ``--phase`` seconds within one locust process
@@ -364,7 +364,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k not in ("DCI_DEV", "DEBUG")}
         env.update(
             DATABASE_URL=self.url,
-            DCI_BENCH="1",
+            DJANGO_SETTINGS_MODULE="bench.settings",
             DEBUG="0",
             SECRET_KEY=os.environ.get("BENCH_SECRET_KEY", "bench-" + "k" * 50),
             # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn.

@@ -35,12 +35,16 @@ def env_list(name, default=""):
 
 
 DEBUG = env_bool("DEBUG", False)
+# A developer's machine (`make run`, `make test`): a public secret key and demo users are allowed.
+DCI_DEV = env_bool("DCI_DEV", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("DCI_DEV", False):
+    # DEBUG is no licence for the public key: a production host with DEBUG on by mistake must not
+    # sign its sessions and CSRF tokens with a key anyone can read in this file.
+    if not DCI_DEV:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (or set DCI_DEV=1 for a development setup)."
+            "SECRET_KEY must be set (DCI_DEV=1 allows a development key on a developer's machine)."
         )
     SECRET_KEY = "dciserver-development-only-secret-key-do-not-use-in-production"
 
@@ -58,6 +62,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "axes",
+    # Swagger UI's scripts and styles, served from here: /api/docs/ works without the internet.
+    "drf_spectacular_sidecar",
     "dciserver",
     "teams",
     "jobs",
@@ -66,6 +72,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's and the browsable API's CSS and the bundled Swagger UI, from STATIC_ROOT
+    # (filled by collectstatic), without a web server in front.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "dciserver.api.middleware.APIErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -78,12 +87,6 @@ MIDDLEWARE = [
     # Last, as axes asks: it turns a locked-out admin login into the page that says so.
     "axes.middleware.AxesMiddleware",
 ]
-
-# Benchmark instrumentation (`make bench`): a ceiling view and per-request SQL query counts.
-# Never on in production; only bench/run.py turns it on, for the gunicorn it starts.
-DCI_BENCH = env_bool("DCI_BENCH", False)
-if DCI_BENCH:
-    MIDDLEWARE.insert(0, "bench.middleware.QueryCountMiddleware")
 
 ROOT_URLCONF = "dciserver.urls"
 WSGI_APPLICATION = "dciserver.wsgi.application"
@@ -107,8 +110,8 @@ TEMPLATES = [
 
 if not env_str("DATABASE_URL"):
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. Run through `make run` / `make test`, or "
-        "`python -m dciserver.devdb <command>` to start an embedded PostgreSQL."
+        "DATABASE_URL is not set. Run through `make run` / `make test` / `make manage ARGS=...`, or "
+        "`python -m dciserver.devdb manage <command>` to start an embedded PostgreSQL."
     )
 DATABASES = {
     "default": dj_database_url.parse(
@@ -186,6 +189,8 @@ SPECTACULAR_SETTINGS = {
         "dciserver.api.schema.unsupported_media_type",
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # DCI settings (SPEC §8).
@@ -257,7 +262,9 @@ AXES_VERBOSE = False
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", False)
-CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", True)
+# Off unless configured: the UI sends its Authorization header itself, and credentials the browser
+# holds (cookies, cached Basic passwords) must not ride along on another site's requests.
+CORS_ALLOW_CREDENTIALS = env_bool("CORS_ALLOW_CREDENTIALS", False)
 CORS_EXPOSE_HEADERS = ["ETag", "Content-Disposition", "Retry-After"]
 CORS_ALLOW_HEADERS = [
     "accept",
@@ -278,7 +285,7 @@ CORS_ALLOW_HEADERS = [
 ]
 
 # Production hardening: on unless DEBUG or a development setup; each can be turned off.
-_PRODUCTION = not DEBUG and not env_bool("DCI_DEV", False)
+_PRODUCTION = not DEBUG and not DCI_DEV
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _PRODUCTION)

@@ -1,10 +1,10 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dciserver.api.audits import AuditLogViewSet
 from dciserver.api.routers import DCIRouter
+from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
@@ -30,16 +30,10 @@ api_v1 = [
     path("", include(router.urls)),
 ]
 
-if settings.DCI_BENCH:
-    # `make bench` only: the ceiling, a minimal authenticated JSON view on the same stack.
-    from bench.views import CeilingView
-
-    api_v1.insert(0, re_path(r"^_bench/ceiling/?$", CeilingView.as_view(), name="bench-ceiling"))
-
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     re_path(r"^api/v1$", api_root, name="api-root-bare"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(generator_class=OncePerProcessSchemaGenerator), name="schema"),
     # An HTML page only: its template renderer cannot answer OPTIONS (DRF's metadata), so it does not.
     path(
         "api/docs/",

@@ -16,11 +16,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import DCIError, NotFound
+from dciserver.api.filters import DCIFilterSet
 from dciserver.api.headers import header_text
 from dciserver.api.parsers import AnyBodyAsJSONParser
-from dciserver.api.query import Embed, Filter
+from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
-from dciserver.api.serializers import DCIModelSerializer
+from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
 from files import services, streaming
 from files.models import File, JUnitResult
@@ -70,15 +71,15 @@ class FileSerializer(DCIModelSerializer):
 class FileMetadataSerializer(serializers.Serializer):
     """What describes an upload: the ``DCI-*`` headers of a raw upload, or the keys of a JSON one."""
 
-    name = serializers.CharField(max_length=512)
-    mime = serializers.CharField(max_length=255, required=False, default="text/plain")
+    name = StringField(max_length=512)
+    mime = StringField(max_length=255, required=False, default="text/plain")
     job_id = serializers.UUIDField(required=False, allow_null=True)
     jobstate_id = serializers.UUIDField(required=False, allow_null=True)
 
 
 class FileJSONSerializer(FileMetadataSerializer):
     # Whitespace is content: a log's trailing newline must survive.
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    content = StringField(allow_blank=True, trim_whitespace=False)
 
 
 class LengthRequired(DCIError):
@@ -233,6 +234,12 @@ results_schema = extend_schema(
 )
 
 
+class FileFilter(DCIFilterSet):
+    class Meta:
+        model = File
+        fields = ["name", "mime", "md5", "job_id", "jobstate_id", "team_id"]
+
+
 class FileViewSet(DCIViewSet):
     """Files: immutable; members of the job's team upload them, team admins and super admins delete them."""
 
@@ -246,17 +253,7 @@ class FileViewSet(DCIViewSet):
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")
-    where_fields = {
-        "id": Filter("id"),
-        "name": Filter("name"),
-        "mime": Filter("mime"),
-        "md5": Filter("md5"),
-        "job_id": Filter("job"),
-        "jobstate_id": Filter("jobstate"),
-        "team_id": Filter("team"),
-        "state": Filter("state"),
-        "created_at": Filter("created_at"),
-    }
+    filterset_class = FileFilter
     embeds = {
         "job": Embed("job", JobSerializer),
         "jobstate": Embed("jobstate", JobStateSerializer),

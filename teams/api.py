@@ -8,14 +8,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dciserver.api.query import Embed, Filter
+from dciserver.api.filters import ActiveFilter, DCIFilterSet
+from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, ETAG_HEADERS, WRITE_ERRORS, one_envelope, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
     ScopedRelatedField,
     StorableJSONField,
-    active_filter_value,
+    StringField,
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
@@ -32,7 +33,7 @@ class TeamSerializer(DCIModelSerializer):
 
 
 class UserSerializer(DCIModelSerializer):
-    password = serializers.CharField(write_only=True, max_length=1024, style={"input_type": "password"})
+    password = StringField(write_only=True, max_length=1024, style={"input_type": "password"})
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False, allow_null=True)
 
     class Meta:
@@ -72,14 +73,30 @@ class RemoteCISerializer(DCIModelSerializer):
         return value
 
 
-# Viewsets ---------------------------------------------------------------------
+# Filters ----------------------------------------------------------------------
 
-COMMON_FILTERS = {
-    "id": Filter("id"),
-    "name": Filter("name"),
-    "state": Filter("state"),
-    "created_at": Filter("created_at"),
-}
+
+class TeamFilter(DCIFilterSet):
+    class Meta:
+        model = Team
+        fields = ["name"]
+
+
+class UserFilter(DCIFilterSet):
+    class Meta:
+        model = User
+        fields = ["name", "role", "team_id", "email"]
+
+
+class RemoteCIFilter(DCIFilterSet):
+    active = ActiveFilter()
+
+    class Meta:
+        model = RemoteCI
+        fields = ["name", "team_id"]
+
+
+# Viewsets ---------------------------------------------------------------------
 
 
 class TeamViewSet(DCIViewSet):
@@ -89,7 +106,7 @@ class TeamViewSet(DCIViewSet):
     serializer_class = TeamSerializer
     singular, plural = "team", "teams"
     sort_fields = ("created_at", "updated_at", "name")
-    where_fields = COMMON_FILTERS
+    filterset_class = TeamFilter
     lookup_by_name = True
 
     def check_create(self, user, data):
@@ -131,7 +148,7 @@ class UserViewSet(DCIViewSet):
     serializer_class = UserSerializer
     singular, plural = "user", "users"
     sort_fields = ("created_at", "updated_at", "name", "role")
-    where_fields = {**COMMON_FILTERS, "role": Filter("role"), "team_id": Filter("team"), "email": Filter("email")}
+    filterset_class = UserFilter
     embeds = {"team": Embed("team", TeamSerializer)}
     lookup_by_name = True
     joins = ("team",)
@@ -205,11 +222,7 @@ class RemoteCIViewSet(DCIViewSet):
     serializer_class = RemoteCISerializer
     singular, plural = "remoteci", "remotecis"
     sort_fields = ("created_at", "updated_at", "name")
-    where_fields = {
-        **COMMON_FILTERS,
-        "team_id": Filter("team"),
-        "active": Filter("state", convert=active_filter_value),
-    }
+    filterset_class = RemoteCIFilter
     embeds = {"team": Embed("team", TeamSerializer)}
     lookup_by_name = True
 

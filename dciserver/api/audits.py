@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from dciserver.api.query import Filter
+from dciserver.api.filters import DCIFilterSet
 from dciserver.api.viewsets import DCIViewSet
 from dciserver.models import AuditLog
 
@@ -29,21 +29,19 @@ class AuditLogSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AuditLogFilter(DCIFilterSet):
+    class Meta:
+        model = AuditLog
+        fields = ["user_id", "team_id", "user_name", "action", "resource", "object_id", "method"]
+
+
 class AuditLogViewSet(DCIViewSet):
     model = AuditLog
     serializer_class = AuditLogSerializer
     singular, plural = "audit", "audits"
     http_method_names = ["get", "head", "options"]
     sort_fields = ("created_at", "action", "resource")
-    where_fields = {
-        "user_id": Filter("user"),
-        "team_id": Filter("team"),
-        "user_name": Filter("user_name"),
-        "action": Filter("action"),
-        "resource": Filter("resource"),
-        "object_id": Filter("object_id"),
-        "method": Filter("method"),
-    }
+    filterset_class = AuditLogFilter
 
     # Checked in the actions, not in initial(): a method the route does not serve is a 405 for everyone.
     def list(self, request, *args, **kwargs):

@@ -2,23 +2,14 @@
 
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch
+from django.utils.datastructures import MultiValueDict
 from django.utils.module_loading import import_string
 
 from dciserver.api.exceptions import BadRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Filter:
-    """A ``where`` key: the model field it reads and how a wire value becomes a lookup."""
-
-    lookup: str
-    # Maps a wire value onto the stored one (``active:true`` → ``state='active'``).
-    convert: object = None
 
 
 @dataclass(frozen=True)
@@ -93,54 +84,56 @@ def parse_sort(raw, sort_fields):
 RESERVED_PARAMS = frozenset({"limit", "offset", "sort", "where", "embed", "format", "keys"})
 
 
-def where_clauses(params, where_fields):
+def where_clauses(params, keys):
     """The ``where`` parameter, plus plain ``key=value`` parameters naming a filter key.
 
     The 2016 client filters some lists that way (``GET /jobdefinitions?topic_id=<id>``);
     other plain parameters are ignored.
     """
     clauses = [params.get("where") or ""]
-    clauses += [f"{key}:{value}" for key, value in params.items() if key not in RESERVED_PARAMS and key in where_fields]
+    clauses += [f"{key}:{value}" for key, value in params.items() if key not in RESERVED_PARAMS and key in keys]
     return ",".join(c for c in clauses if c)
 
 
-def parse_where(raw, model, where_fields):
-    """``where=status:success,remoteci_id:<id>`` → a ``Q``: the AND of the equalities.
+def where_filterset(raw, filterset_class):
+    """``where=status:success,remoteci_id:<id>`` → the resource's FilterSet bound to the clauses and
+    valid (``None`` where there is none): its ``filter_queryset`` ANDs them.
 
-    A ``Q`` rather than keyword lookups, so that a key given twice (``where=name:a,name:b``,
-    or ``where`` plus a plain parameter) ANDs both values instead of keeping the last one.
+    Each key is given every value it has, so that a key given twice (``where=name:a,name:b``, or
+    ``where`` plus a plain parameter) ANDs both values instead of keeping the last one. The 400
+    names the first clause that is wrong.
     """
-    filters = Q()
-    for clause in [c for c in (raw or "").split(",") if c.strip()]:
-        if ":" not in clause:
-            raise BadRequest(
+    keys = filterset_class.base_filters
+    data, positions, problem = MultiValueDict(), {}, None
+    for position, clause in enumerate(c for c in (raw or "").split(",") if c.strip()):
+        key, colon, value = clause.partition(":")
+        key = key.strip()
+        if not colon:
+            problem = BadRequest(
                 f'Invalid where key: "{clause}"', {"errors": {"where": [f'Invalid where key: "{clause}"']}}
             )
-        key, value = clause.split(":", 1)
-        key = key.strip()
-        if key not in where_fields:
-            raise BadRequest(
+        elif key not in keys:
+            problem = BadRequest(
                 f"Invalid where key: {key!r}",
-                {"errors": {"where": [f"Unknown key {key!r}."]}, "valid_keys": sorted(where_fields)},
+                {"errors": {"where": [f"Unknown key {key!r}."]}, "valid_keys": sorted(keys)},
             )
-        spec = where_fields[key]
-        if value == "":
-            filters &= Q(**{f"{spec.lookup}__isnull": True})
-            continue
-        if spec.convert is not None:
-            value = spec.convert(value)
-        model_field = model._meta.get_field(spec.lookup.split("__")[0])
-        target = model_field.target_field if model_field.is_relation else model_field
-        if value.endswith("*") and target.get_internal_type() in ("CharField", "TextField"):
-            filters &= Q(**{f"{spec.lookup}__startswith": value[:-1]})
-            continue
-        try:
-            filters &= Q(**{spec.lookup: target.to_python(value)})
-        except DjangoValidationError as exc:
-            raise BadRequest(
-                f"Invalid where value for {key!r}: {value!r}", {"errors": {"where": [f"{key}: {exc.messages[0]}"]}}
-            ) from None
-    return filters
+        if problem is not None:
+            break
+        data.appendlist(key, value)
+        positions.setdefault(key, []).append(position)
+    filterset = filterset_class(data) if data else None
+    if filterset is not None and not filterset.is_valid():
+        # Of the clauses before any malformed one, the first whose value its key refuses.
+        errors = filterset.errors.as_data()
+        key = min(errors, key=lambda k: positions[k][errors[k][0].params["index"]])
+        error = errors[key][0]
+        raise BadRequest(
+            f"Invalid where value for {key!r}: {error.params['value']!r}",
+            {"errors": {"where": [f"{key}: {error.messages[0]}"]}},
+        )
+    if problem is not None:
+        raise problem
+    return filterset
 
 
 def parse_embed(raw, embeds):

@@ -1,9 +1,15 @@
 """OpenAPI (drf-spectacular) true to the DCI wire format: envelopes, 204s with ETags, the error shape."""
 
 import copy
+import threading
 
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.translation import get_language
 from drf_spectacular.drainage import set_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance, is_serializer
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -202,3 +208,38 @@ def without_optional_slashes(endpoints, **kwargs):
             seen.add((path, method))
             result.append((path, path_regex, method, callback))
     return result
+
+
+class OncePerProcessSchemaGenerator(SchemaGenerator):
+    """The public schema, generated once per process and kept.
+
+    ``/api/schema/`` answers anonymous callers, and generating the schema walks every route and
+    serializer: each request would cost a worker hundreds of milliseconds of CPU. The public schema
+    is the same for every caller (no serializer depends on who asks), so it depends only on the URL
+    configuration, the API version and the language; a changed setting (tests) starts afresh.
+    """
+
+    _schemas = {}
+    _lock = threading.Lock()
+
+    def get_schema(self, request=None, public=False):
+        if not public or self.patterns is not None:
+            return super().get_schema(request=request, public=public)
+        version = self.api_version or getattr(request, "version", None)
+        key = (self.urlconf or settings.ROOT_URLCONF, version, get_language())
+        # Under the lock: concurrent first requests wait for one generation instead of each running one.
+        with self._lock:
+            if key not in self._schemas:
+                self._schemas[key] = super().get_schema(request=request, public=public)
+            return self._schemas[key]
+
+    @classmethod
+    def forget(cls):
+        with cls._lock:
+            cls._schemas.clear()
+
+
+@receiver(setting_changed)
+def _forget_schemas(setting, **kwargs):
+    if setting in ("ROOT_URLCONF", "REST_FRAMEWORK", "SPECTACULAR_SETTINGS", "INSTALLED_APPS"):
+        OncePerProcessSchemaGenerator.forget()

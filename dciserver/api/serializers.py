@@ -114,12 +114,6 @@ class ActiveField(serializers.BooleanField):
         return BaseModel.State.ACTIVE if super().to_internal_value(data) else BaseModel.State.INACTIVE
 
 
-def active_filter_value(value):
-    """``where=active:true`` reads the ``state`` column."""
-    truthy = value.strip().lower() in ("1", "true", "yes", "on")
-    return BaseModel.State.ACTIVE if truthy else BaseModel.State.INACTIVE
-
-
 class DCIDateTimeField(serializers.DateTimeField):
     """A timestamp in the server's time zone (UTC), without asking for the active one per value.
 
@@ -133,11 +127,28 @@ class DCIDateTimeField(serializers.DateTimeField):
         return timezone.get_default_timezone()
 
 
+class StringField(serializers.CharField):
+    """A JSON string, and only a string.
+
+    DRF's ``CharField`` also takes a number (``123`` → ``"123"``), a body the schema calls invalid:
+    a name, a comment or a password sent as a number is a client's mistake, answered 400.
+    """
+
+    default_error_messages = {"invalid": "Not a valid string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class DCIModelSerializer(serializers.ModelSerializer):
     """Ids, timestamps and etags are read-only on every resource; names are bounded."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StringField,
+        models.TextField: StringField,
         models.DateTimeField: DCIDateTimeField,
     }
 
@@ -238,7 +249,7 @@ def field_plan(field, model):
     if model_field.is_relation and field.source != model_field.attname:
         # A plain field reading a foreign key by name gets the related object: not a column.
         return general
-    as_text = type(field) is serializers.CharField or (
+    as_text = type(field) in (serializers.CharField, StringField) or (
         type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose"
     )
     if as_text:

@@ -102,7 +102,8 @@ class DCIViewSet(viewsets.GenericViewSet):
     singular = None
     plural = None
     sort_fields = ("created_at", "updated_at")
-    where_fields = {}
+    # The resource's ``where`` keys (``dciserver.api.filters.DCIFilterSet``).
+    filterset_class = None
     embeds = {}
     lookup_by_name = False
     # DELETE checks an etag whenever one is sent; where real clients send none (the 2016
@@ -176,13 +177,6 @@ class DCIViewSet(viewsets.GenericViewSet):
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}
 
-    def get_where_fields(self):
-        # SPEC §3: every resource has an id, a creation time and a state, and modern clients send
-        # ``where=state:active`` by default, so these keys work everywhere a resource forgot them.
-        names = {f.name for f in self.model._meta.get_fields()}
-        common = {name: query.Filter(name) for name in ("id", "state", "created_at") if name in names}
-        return {**common, **self.where_fields}
-
     def serialize(self, instance, embeds=()):
         data = self.get_serializer(instance).data
         return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
@@ -221,15 +215,16 @@ class DCIViewSet(viewsets.GenericViewSet):
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
-        where = query.where_clauses(params, self.get_where_fields())
-        filters = query.parse_where(where, self.model, self.get_where_fields())
+        where = query.where_clauses(params, self.filterset_class.base_filters)
+        filterset = query.where_filterset(where, self.filterset_class)
         embeds = query.parse_embed(params.get("embed"), self.embeds)
         reader = self.page_reader(embeds)
         if queryset is None:
-            if reader is not None and not filters:
+            if reader is not None and filterset is None:
                 return self.scoped_page(reader, scope, where, order_by, limit, offset)
             queryset = self.get_queryset()
-        queryset = queryset.filter(filters)
+        if filterset is not None:
+            queryset = filterset.filter_queryset(queryset)
         count = counted(where) if counted is not None else None
         if count is None:
             count = queryset.count()

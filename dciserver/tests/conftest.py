@@ -18,10 +18,14 @@ def pg():
 
 @pytest.fixture(scope="session")
 def web(pg):
-    """gunicorn (the project's configuration, 2 workers × 4 threads) on 127.0.0.1, with the lab's rows."""
+    """gunicorn (the project's configuration, 2 workers × 4 threads) on 127.0.0.1, with the lab's rows.
+
+    Started as ``make run`` starts it: migrated, static files collected, then gunicorn.
+    """
     server = Gunicorn(pg.url)
     try:
         server.world = load_world(server)
+        server.manage("collectstatic", "--no-input", "--verbosity", "0")
         server.start()
         yield server
     finally:

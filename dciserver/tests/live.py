@@ -101,6 +101,7 @@ class Gunicorn:
         self.files = self.root / "files"
         self.spool = self.root / "spool"
         self.spool.mkdir()
+        self.static = self.root / "static"
         self.port = free_port()
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -108,6 +109,7 @@ class Gunicorn:
             "DATABASE_URL": database_url,
             "DCI_DEV": "1",
             "DCI_FILES_ROOT": str(self.files),
+            "STATIC_ROOT": str(self.static),
             # Uploads spool here (tempfile honours TMPDIR): what a broken upload leaves is visible.
             "TMPDIR": str(self.spool),
             "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",

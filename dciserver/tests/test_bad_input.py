@@ -107,6 +107,22 @@ WRONG_FIELDS = [
     ("files", "name", "n" * 513),
     ("files", "content", ["x"]),
     ("files", "mime", {"a": 1}),
+    # A number where the schema says string (DRF alone would store its text).
+    ("teams", "name", 42),
+    ("users", "name", 42),
+    ("users", "password", 12345678),
+    ("users", "email", 1.5),
+    ("remotecis", "name", 42),
+    ("topics", "name", 42),
+    ("components", "name", 42),
+    ("components", "url", 7),
+    ("jobdefinitions", "name", 42),
+    ("jobdefinitions", "comment", 42),
+    ("jobs", "comment", 42),
+    ("jobstates", "comment", 42),
+    ("files", "name", 42),
+    ("files", "content", 42),
+    ("files", "mime", 42),
 ]
 BY_PLURAL = {r.plural: r for r in RESOURCES}
 

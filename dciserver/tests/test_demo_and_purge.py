@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import storages
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from files.models import File, JUnitResult
@@ -33,6 +33,35 @@ def test_demo_loads_realistic_data_and_is_idempotent(capsys):
     assert set(Job.objects.values_list("status", flat=True)) >= {"success", "failure", "running"}
     assert JUnitResult.objects.filter(failures__gt=0).exists()
     assert File.objects.filter(name="install.log").count() == 12
+
+
+def test_demo_refuses_to_create_admin_admin_outside_a_development_setup(settings):
+    settings.DCI_DEV = False
+
+    with pytest.raises(CommandError, match="--password"):
+        call_command("demo", "--jobs", "0", verbosity=0)
+
+    assert not User.objects.exists()
+
+
+def test_demo_with_a_password_gives_it_to_every_demo_user(settings):
+    settings.DCI_DEV = False
+
+    call_command("demo", "--jobs", "0", "--password", "a-long-demo-password", verbosity=0)
+
+    users = User.objects.all()
+    assert {"admin", "demo-admin", "demo-user"} <= {user.name for user in users}
+    assert all(user.check_password("a-long-demo-password") for user in users)
+    assert not User.objects.get(name="admin").check_password("admin")
+
+
+def test_demo_on_a_developer_machine_keeps_its_well_known_logins(settings):
+    settings.DCI_DEV = True
+
+    call_command("demo", "--jobs", "0", verbosity=0)
+
+    assert User.objects.get(name="admin").check_password("admin")
+    assert User.objects.get(name="demo-user").check_password("demo-user")
 
 
 def test_demo_adds_jobs_up_to_the_number_asked():

@@ -61,7 +61,15 @@ def test_a_missing_secret_key_with_debug_off_refuses_to_start(debug):
     code, output = manage("check", **production(SECRET_KEY=None, DEBUG=debug))
 
     assert code != 0
-    assert "SECRET_KEY must be set when DEBUG is off" in output, output
+    assert "SECRET_KEY must be set" in output, output
+
+
+@pytest.mark.parametrize("debug", ["1", "true", "on"])
+def test_debug_alone_does_not_install_the_public_development_key(debug):
+    code, output = manage("check", **production(SECRET_KEY=None, DEBUG=debug))
+
+    assert code != 0
+    assert "SECRET_KEY must be set" in output, output
 
 
 def test_an_empty_secret_key_is_a_missing_one():
@@ -92,9 +100,24 @@ def ui_origin(settings):
     return UI
 
 
+def cors_allow_credentials(**env):
+    code, output = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.CORS_ALLOW_CREDENTIALS)", **env
+    )
+    assert code == 0, output
+    return output.split("\n")[-2]
+
+
+def test_cors_credentials_are_off_unless_configured():
+    """The UI sends its own Authorization header; a browser's cookies and cached passwords stay home."""
+    assert cors_allow_credentials(**production()) == "False"
+    assert cors_allow_credentials(**production(DCI_DEV="1")) == "False"
+    assert cors_allow_credentials(**production(CORS_ALLOW_CREDENTIALS="1")) == "True"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_a_preflight_from_the_ui_allows_if_match_and_credentials(client, ui_origin, job, method):
+def test_a_preflight_from_the_ui_allows_if_match_and_authorization(client, ui_origin, job, method):
     response = client.options(
         f"/api/v1/jobs/{job.id}",
         HTTP_ORIGIN=ui_origin,
@@ -107,6 +130,16 @@ def test_a_preflight_from_the_ui_allows_if_match_and_credentials(client, ui_orig
     allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
     assert {"if-match", "authorization", "content-type"} <= allowed
     assert method in response["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+@pytest.mark.django_db
+def test_a_deployment_that_configures_credentials_allows_them_to_its_ui(client, ui_origin, job, settings):
+    settings.CORS_ALLOW_CREDENTIALS = True
+
+    response = client.options(f"/api/v1/jobs/{job.id}", HTTP_ORIGIN=ui_origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="PUT")
+
+    assert response["Access-Control-Allow-Origin"] == ui_origin
     assert response["Access-Control-Allow-Credentials"] == "true"
 
 

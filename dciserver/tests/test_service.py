@@ -6,8 +6,11 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
+from django.urls import re_path
 
+import dciserver.urls
 from conftest import client_for
+from teams.api import IdentityView
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,51 @@ def test_the_interactive_docs_render(anonymous_client):
 
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+@pytest.fixture
+def generations():
+    """Counts the schema generations (the costly part of ``/api/schema/``), starting with none kept."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    from dciserver.api.schema import OncePerProcessSchemaGenerator
+
+    OncePerProcessSchemaGenerator.forget()
+    with mock.patch.object(SchemaGenerator, "get_schema", autospec=True, side_effect=SchemaGenerator.get_schema) as spy:
+        yield spy
+    OncePerProcessSchemaGenerator.forget()
+
+
+def test_the_schema_is_generated_once_per_process(anonymous_client, admin_client, generations):
+    first = anonymous_client.get("/api/schema/", {"format": "json"})
+    again = anonymous_client.get("/api/schema/", {"format": "json"})
+    as_yaml = admin_client.get("/api/schema/")
+
+    assert first.status_code == again.status_code == as_yaml.status_code == 200
+    assert generations.call_count == 1
+    assert again.content == first.content
+    assert as_yaml["Content-Type"].startswith("application/vnd.oai.openapi") and b"openapi: 3" in as_yaml.content
+
+
+def test_the_kept_schema_is_the_one_a_fresh_generation_gives(anonymous_client, generations):
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    anonymous_client.get("/api/schema/", {"format": "json"})
+    kept = anonymous_client.get("/api/schema/", {"format": "json"})
+    fresh = OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True))
+
+    assert json.loads(kept.content) == json.loads(fresh)
+
+
+def test_another_url_configuration_has_its_own_schema(anonymous_client, settings, generations):
+    anonymous_client.get("/api/schema/", {"format": "json"})
+    settings.ROOT_URLCONF = __name__  # this module's urlpatterns: dciserver's and one more route
+
+    paths = anonymous_client.get("/api/schema/", {"format": "json"}).json()["paths"]
+
+    assert "/api/v1/identity-again" in paths and "/api/v1/jobs" in paths
+    assert generations.call_count == 2
+
+
+urlpatterns = [re_path(r"^api/v1/identity-again$", IdentityView.as_view()), *dciserver.urls.urlpatterns]

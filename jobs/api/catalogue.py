@@ -8,19 +8,19 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import NotFound
-from dciserver.api.query import Embed, Filter
+from dciserver.api.filters import ActiveFilter, DCIFilterSet
+from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
     ScopedRelatedField,
     StorableJSONField,
-    active_filter_value,
 )
 from dciserver.api.viewsets import DCIViewSet
 from jobs import services
 from jobs.models import Component, JobDefinition, Topic
-from teams.api import COMMON_FILTERS, TeamSerializer, TeamViewSet
+from teams.api import TeamSerializer, TeamViewSet
 from teams.models import Team
 
 
@@ -106,12 +106,32 @@ class SubscriptionSerializer(serializers.Serializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
 
 
+class TopicFilter(DCIFilterSet):
+    class Meta:
+        model = Topic
+        fields = ["name"]
+
+
+class ComponentFilter(DCIFilterSet):
+    class Meta:
+        model = Component
+        fields = ["name", "type", "topic_id", "canonical_project_name", "title", "sha"]
+
+
+class JobDefinitionFilter(DCIFilterSet):
+    active = ActiveFilter()
+
+    class Meta:
+        model = JobDefinition
+        fields = ["name", "topic_id", "priority"]
+
+
 class TopicViewSet(SuperAdminWrites, DCIViewSet):
     model = Topic
     serializer_class = TopicSerializer
     singular, plural = "topic", "topics"
     sort_fields = ("created_at", "updated_at", "name")
-    where_fields = COMMON_FILTERS
+    filterset_class = TopicFilter
     lookup_by_name = True
 
     @sublist_schema(TeamSerializer, "teams", methods=["GET"])
@@ -175,14 +195,7 @@ class ComponentViewSet(SuperAdminWrites, DCIViewSet):
     serializer_class = ComponentSerializer
     singular, plural = "component", "components"
     sort_fields = ("created_at", "updated_at", "name", "type")
-    where_fields = {
-        **COMMON_FILTERS,
-        "type": Filter("type"),
-        "topic_id": Filter("topic"),
-        "canonical_project_name": Filter("canonical_project_name"),
-        "title": Filter("title"),
-        "sha": Filter("sha"),
-    }
+    filterset_class = ComponentFilter
     embeds = {"topic": Embed("topic", TopicSerializer)}
     lookup_by_name = True
 
@@ -192,11 +205,6 @@ class JobDefinitionViewSet(SuperAdminWrites, DCIViewSet):
     serializer_class = JobDefinitionSerializer
     singular, plural = "jobdefinition", "jobdefinitions"
     sort_fields = ("created_at", "updated_at", "name", "priority")
-    where_fields = {
-        **COMMON_FILTERS,
-        "topic_id": Filter("topic"),
-        "priority": Filter("priority"),
-        "active": Filter("state", convert=active_filter_value),
-    }
+    filterset_class = JobDefinitionFilter
     embeds = {"topic": Embed("topic", TopicSerializer)}
     lookup_by_name = True

@@ -8,9 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import BadRequest, NotFound
-from dciserver.api.query import Embed, Filter
+from dciserver.api.filters import DCIFilterSet
+from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, one_envelope, sublist_schema
-from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, storable_text
+from dciserver.api.serializers import DCIModelSerializer, ScopedRelatedField, StringField, storable_text
 from dciserver.api.viewsets import DCIViewSet
 from dciserver.models import conflicts_as
 from jobs import services
@@ -30,7 +31,7 @@ class JobSerializer(DCIModelSerializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
     components = ScopedRelatedField(queryset=Component.objects.all(), many=True, required=False, write_only=True)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, allow_null=True, max_length=65536)
 
     class Meta:
         model = Job
@@ -58,14 +59,14 @@ class JobUpdateSerializer(serializers.Serializer):
     """What ``PUT /jobs/<id>`` may change; other keys are ignored."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, max_length=65536)
 
 
 class JobStateSerializer(DCIModelSerializer):
     job_id = ScopedRelatedField(source="job", queryset=Job.objects.all())
     team_id = serializers.UUIDField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=65536)
+    comment = StringField(required=False, allow_blank=True, allow_null=True, max_length=65536)
 
     class Meta:
         model = JobState
@@ -105,20 +106,26 @@ def plain_report(data):
         return None
 
 
-JOB_FILTERS = {
-    "id": Filter("id"),
-    "status": Filter("status"),
-    "comment": Filter("comment"),
-    "recheck": Filter("recheck"),
-    "state": Filter("state"),
-    "remoteci_id": Filter("remoteci"),
-    "jobdefinition_id": Filter("jobdefinition"),
-    "topic_id": Filter("topic"),
-    "team_id": Filter("team"),
-    "user_agent": Filter("user_agent"),
-    "client_version": Filter("client_version"),
-    "created_at": Filter("created_at"),
-}
+class JobFilter(DCIFilterSet):
+    class Meta:
+        model = Job
+        fields = [
+            "status",
+            "comment",
+            "recheck",
+            "remoteci_id",
+            "jobdefinition_id",
+            "topic_id",
+            "team_id",
+            "user_agent",
+            "client_version",
+        ]
+
+
+class JobStateFilter(DCIFilterSet):
+    class Meta:
+        model = JobState
+        fields = ["status", "job_id", "team_id", "comment"]
 
 
 class JobViewSet(DCIViewSet):
@@ -130,7 +137,7 @@ class JobViewSet(DCIViewSet):
     # POST /jobs/schedule writes its job, the kills and its audit entry in one statement.
     own_transaction_actions = frozenset({"schedule"})
     sort_fields = ("created_at", "updated_at", "status", "comment")
-    where_fields = JOB_FILTERS
+    filterset_class = JobFilter
     embeds = {
         "team": Embed("team", TeamSerializer),
         "remoteci": Embed("remoteci", RemoteCISerializer),
@@ -274,14 +281,7 @@ class JobStateViewSet(DCIViewSet):
     # Jobstates are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "status")
-    where_fields = {
-        "id": Filter("id"),
-        "status": Filter("status"),
-        "job_id": Filter("job"),
-        "team_id": Filter("team"),
-        "comment": Filter("comment"),
-        "created_at": Filter("created_at"),
-    }
+    filterset_class = JobStateFilter
     embeds = {
         "job": Embed("job", JobSerializer),
         "team": Embed("team", TeamSerializer),

@@ -3,7 +3,8 @@
 import io
 import random
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
@@ -61,25 +62,38 @@ def junit_report(seed, cases=12):
 
 
 class Command(BaseCommand):
-    help = "Load demo data: admin/admin, teams with admins, users and remotecis, topics, components, jobs with results."
+    help = (
+        "Load demo data: a super admin 'admin', teams with admins, users and remotecis, topics, components, jobs "
+        "with results. Each user's password is its name on a developer's machine (DCI_DEV=1); elsewhere --password "
+        "is required."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--jobs", type=int, default=30, help="how many demo jobs to have (default 30)")
+        parser.add_argument(
+            "--password", help="the demo users' password (default, with DCI_DEV=1 only: each user's own name)"
+        )
 
-    def handle(self, *args, jobs, **options):
+    def handle(self, *args, jobs, password, **options):
+        if password is None and not settings.DCI_DEV:
+            # A known super admin password on a reachable server is an open door.
+            raise CommandError(
+                "demo would create admin/admin: pass --password, or set DCI_DEV=1 on a developer's machine."
+            )
+        if password == "":
+            raise CommandError("--password must not be empty.")
+        self.password = password
         with transaction.atomic():
             remotecis, topics = self.catalogue()
         self.jobs(jobs, remotecis, topics, show_progress=options["verbosity"] >= 1)
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Demo data ready: admin/admin (super admin), demo-admin/demo-admin, demo-user/demo-user "
-                f"({Job.objects.live().count()} jobs)."
-            )
-        )
+        logins = "admin/admin (super admin), demo-admin/demo-admin, demo-user/demo-user"
+        if password is not None:
+            logins = "admin (super admin), demo-admin, demo-user with the given password"
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {logins} ({Job.objects.live().count()} jobs)."))
 
     def catalogue(self):
         admin_team, _ = Team.objects.live().get_or_create(name=ADMIN_TEAM_NAME)
-        ensure_user("admin", "admin", admin_team, User.Role.ADMIN)
+        ensure_user("admin", self.password or "admin", admin_team, User.Role.ADMIN)
         topics = []
         for name, types in TOPICS.items():
             topic, _ = Topic.objects.live().get_or_create(name=name, defaults={"component_types": types})
@@ -101,8 +115,8 @@ class Command(BaseCommand):
         for team_name, remoteci_names in TEAMS.items():
             team, _ = Team.objects.live().get_or_create(name=team_name)
             prefix = "demo" if team_name == "demo" else team_name
-            ensure_user(f"{prefix}-admin", f"{prefix}-admin", team, User.Role.ADMIN)
-            ensure_user(f"{prefix}-user", f"{prefix}-user", team, User.Role.USER)
+            for name, role in ((f"{prefix}-admin", User.Role.ADMIN), (f"{prefix}-user", User.Role.USER)):
+                ensure_user(name, self.password or name, team, role)
             for topic in topics:
                 TopicSubscription.objects.get_or_create(topic=topic, team=team)
             for name in remoteci_names:
