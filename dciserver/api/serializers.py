@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework import relations, serializers
 from rest_framework.fields import SkipField
 
+from dciserver.api.parsers import MAX_DEPTH
 from dciserver.models import BaseModel
 
 
@@ -61,7 +62,7 @@ class StorableJSONField(serializers.JSONField):
     thousands deep overflows the encoder on its way to the database: all three would be 500s.
     """
 
-    MAX_DEPTH = 64
+    MAX_DEPTH = MAX_DEPTH
     default_error_messages = {
         "too_deep": f"Nested deeper than {MAX_DEPTH} levels.",
         "unstorable": "Strings may not contain NUL characters or lone surrogates.",
