@@ -4,11 +4,14 @@ The body of a raw upload is read from the stream Django gives the view (``files.
 request itself, which reads the WSGI input no further than ``Content-Length``; for a chunked
 body the server ended, the WSGI input), through its ``read()`` only, never the server's own
 objects. It goes through three stages: read from the client, hashed (SPEC §6: the server
-computes md5 and size while streaming), written to the spool file. Reading is Python work
-under the GIL (the WSGI server's body reader copies every piece through its buffers); md5
-and the writes are not (hashlib and ``os.write`` release the GIL for large buffers). So the
-request's thread reads the body into a few reused buffers while a second thread hashes and
-writes the blocks already read, and the two overlap (see ``spool``).
+computes md5 and size while streaming), written to the spool file. The request's thread
+reads the body into a few reused buffers and hashes each block; a second thread writes the
+blocks already hashed. Reading is Python work under the GIL (the WSGI server's body reader
+copies every piece through its own buffers); md5 and the writes are not (hashlib and
+``os.write`` release the GIL for large buffers). A thread that has let go of the GIL may wait
+for it until the thread holding it lets go in turn: the writer needs it once per block, and
+finds it free whenever the request's thread is hashing. (A second thread that hashed too
+waited for the reading thread at every step, and was slower; see docs/performance.md.)
 
 For the local disk the blocks are written with O_DIRECT (``_Spool``): straight from those
 buffers to the disk, with no copy into the page cache. On this VM that is what matters most:
@@ -116,8 +119,8 @@ def spool(stream, fd, *, limit, size_hint=None, durable=False):
     the stream fails. ``durable``: the bytes are on disk when it returns, written with
     O_DIRECT (see ``_Spool``) and flushed with fdatasync.
 
-    The request's thread reads; from the second block on, a thread hashes and writes the
-    blocks read, and hands their buffers back.
+    The request's thread reads and hashes; from the second block on, a thread writes the
+    blocks hashed, and hands their buffers back.
     """
     digest = hashlib.md5(usedforsecurity=False)
     # A body known to be small gets one buffer of its size (rounded up to whole pages).
@@ -125,7 +128,7 @@ def spool(stream, fd, *, limit, size_hint=None, durable=False):
     free = queue.SimpleQueue()
     allocated = 0
     filled = queue.SimpleQueue()
-    keeper = None
+    writer = None
     failed = []
     size = 0
     out = _Spool(fd, direct=durable)
@@ -142,20 +145,23 @@ def spool(stream, fd, *, limit, size_hint=None, durable=False):
             size += count
             if size > limit:
                 raise TooLarge()
-            if keeper is None and count < block_size:
+            digest.update(memoryview(buffer)[:count])
+            if writer is None and count < block_size:
                 # The whole body in one block: no thread needed.
-                _keep(digest, out, memoryview(buffer)[:count])
+                out.write(memoryview(buffer)[:count])
                 break
-            if keeper is None:
-                keeper = threading.Thread(target=_keep_blocks, args=(digest, out, filled, free, failed), daemon=True)
-                keeper.start()
+            if writer is None:
+                writer = threading.Thread(
+                    target=_write_blocks, args=(out, filled, free, failed), name="spool-writer", daemon=True
+                )
+                writer.start()
             filled.put((buffer, count))
             if count < block_size:
                 break
     finally:
-        if keeper is not None:
+        if writer is not None:
             filled.put(None)
-            keeper.join()
+            writer.join()
         out.close()
     if failed:
         raise failed[0]
@@ -164,17 +170,12 @@ def spool(stream, fd, *, limit, size_hint=None, durable=False):
     return size, digest.hexdigest()
 
 
-def _keep(digest, out, view):
-    digest.update(view)
-    out.write(view)
-
-
-def _keep_blocks(digest, out, filled, free, failed):
+def _write_blocks(out, filled, free, failed):
     while (item := filled.get()) is not None:
         buffer, count = item
         try:
             if not failed:
-                _keep(digest, out, memoryview(buffer)[:count])
+                out.write(memoryview(buffer)[:count])
         except BaseException as exc:  # noqa: BLE001 - re-raised by the request's thread
             failed.append(exc)
         # Always handed back: the request's thread may be waiting for a buffer.

@@ -103,7 +103,7 @@ def test_a_source_failing_mid_body_is_broken_off_with_what_arrived(spool_file):
     assert broken.value.received == streaming.BLOCK_SIZE + 100
 
 
-def test_a_failing_hash_thread_fails_the_spool_rather_than_hanging_it(spool_file, monkeypatch):
+def test_a_failing_hash_fails_the_spool_rather_than_hanging_the_writer(spool_file, monkeypatch):
     class BrokenDigest:
         def update(self, data):
             raise MemoryError()
@@ -115,7 +115,7 @@ def test_a_failing_hash_thread_fails_the_spool_rather_than_hanging_it(spool_file
         streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=len(data))
 
 
-def test_a_failing_write_fails_the_spool_rather_than_hanging_it(spool_file, monkeypatch):
+def test_a_failing_write_in_the_writer_thread_fails_the_spool_rather_than_hanging_it(spool_file, monkeypatch):
     def full_disk(fd, data):
         raise OSError(28, "No space left on device")
 
