@@ -25,6 +25,8 @@ PLAN = json.loads(open(os.environ["BENCH_PLAN"]).read()) if os.environ.get("BENC
 # Upload scenarios stop after this many requests (each one is long); others run for --run-time.
 ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "0"))
 LIST_URL = "/api/v1/jobs?limit=50&embed=remoteci,jobdefinition,team"
+# The page a modern client reads: every to-one and to-many relation of a job.
+LIST_MODERN_URL = "/api/v1/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files"
 
 
 def basic(name):
@@ -134,6 +136,12 @@ class ListTeam(BenchUser):
     @task
     def jobs_list(self):
         self.client.get(LIST_URL, headers=self.headers, name="list-team")
+
+
+class ListModern(BenchUser):
+    @task
+    def jobs_list(self):
+        self.client.get(LIST_MODERN_URL, headers=self.headers, name="list-modern")
 
 
 class ListAdmin(BenchUser):
@@ -301,6 +309,7 @@ def _with_ceiling(scenario):
 
 ListTeamWithCeiling = _with_ceiling(ListTeam)
 ListAdminWithCeiling = _with_ceiling(ListAdmin)
+ListModernWithCeiling = _with_ceiling(ListModern)
 JobGetWithCeiling = _with_ceiling(JobGet)
 JobResultsWithCeiling = _with_ceiling(JobResults)
 JobStateCreateWithCeiling = _with_ceiling(JobStateCreate)

@@ -52,6 +52,7 @@ MIB = 1024 * 1024
 TARGETS = {
     "list-team": 0.35,
     "list-admin": 0.35,
+    "list-modern": 0.15,
     "job-get": 0.60,
     "jobstate-create": 0.50,
     "schedule": 0.25,
@@ -71,6 +72,7 @@ class Scenario:
 
 
 LIST = "/jobs?limit=50&embed=remoteci,jobdefinition,team"
+LIST_MODERN = "/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files"
 SCHEDULE = "POST /jobs/schedule, 100 remotecis at once"
 
 
@@ -80,6 +82,7 @@ def scenarios(args):
         Scenario("ceiling", "Ceiling", "GET /api/v1/_bench/ceiling (team user)", users=u),
         Scenario("list-team", "ListTeam", f"GET {LIST} (team user)", users=u, paired=True),
         Scenario("list-admin", "ListAdmin", f"GET {LIST} (super admin)", users=u, paired=True),
+        Scenario("list-modern", "ListModern", f"GET {LIST_MODERN} (team user)", users=u, paired=True),
         Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u, paired=True),
         Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u, paired=True),
         Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u, paired=True),

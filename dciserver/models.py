@@ -1,10 +1,13 @@
 """The abstract base models every dciserver table stands on."""
 
 import contextlib
+import copy
 import functools
 import uuid
 
+from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dciserver import prepared
@@ -130,8 +133,125 @@ def _restore(model, rows, archived_at):
     return changes
 
 
-class DCIQuerySet(models.QuerySet):
+def team_members(user, path):
+    """The rows whose ``path`` is ``user``'s team (none for a user without a team): what most
+    models declare as their scope (``visible_to``)."""
+    return None if user.team_id is None else Q(**{path: user.team_id})
+
+
+def through(model, relation, user):
+    """A scope read from another model's: ``model``'s rows are read by whoever may read the row its
+    ``relation`` points to (a component by whoever reads its topic, a live topic)."""
+    target = model._meta.get_field(relation).related_model
+    declared = getattr(target, "visible_to", None)
+    scope = None if declared is None else declared(user)
+    if scope is None:
+        return None
+    return _prefixed(target._default_manager.get_queryset().readable & scope, relation)
+
+
+def _prefixed(condition, relation):
+    """``condition``, a ``Q`` on a related model, as a ``Q`` on the model pointing to it by ``relation``."""
+    prefixed = copy.copy(condition)
+    prefixed.children = [
+        _prefixed(child, relation) if isinstance(child, Q) else (f"{relation}__{child[0]}", child[1])
+        for child in condition.children
+    ]
+    return prefixed
+
+
+def _key(condition):
+    """What makes a ``Q`` the condition it is, hashable where its values are (cheaper than ``Q``'s own hash)."""
+    return (
+        condition.connector,
+        condition.negated,
+        *(_key(child) if isinstance(child, Q) else child for child in condition.children),
+    )
+
+
+# Compiled conditions, by model, alias, database and condition: a caller's scope is compiled once.
+_CONDITIONS = {}
+_MAX_CONDITIONS = 4096
+
+
+def _condition_sql(model, readable, scope, alias, using):
+    """``readable & scope`` (``Q``s on ``model``) as SQL on the table aliased ``alias`` (by its name
+    where ``None``): ``(sql, params, joined)``. A condition that needs joins (``joined``) is written
+    as the subquery of the rows meeting it (``<alias>.pk IN (...)``); one every row meets as ``""``."""
+    try:
+        key = (model, alias, using, _key(readable), _key(scope))
+        compiled = _CONDITIONS.get(key)
+    except TypeError:  # a value that can't be hashed: compiled each time
+        return _compile(model, readable & scope, alias, using)
+    if compiled is None:
+        if len(_CONDITIONS) >= _MAX_CONDITIONS:
+            _CONDITIONS.clear()
+        compiled = _CONDITIONS[key] = _compile(model, readable & scope, alias, using)
+    return compiled
+
+
+def _compile(model, condition, alias, using):
+    """``_condition_sql``'s answer, compiled by the ORM."""
+    table = model._meta.db_table
+    query = model._base_manager.filter(condition).query
+    try:
+        if any(query.alias_refcount[joined] for joined in list(query.alias_map)[1:]):
+            inner = model._base_manager.filter(condition).values("pk").query
+            sql, params = inner.get_compiler(using=using).as_sql()
+            qualified = f'{connections[using].ops.quote_name(alias or table)}."{model._meta.pk.column}"'
+            return f"{qualified} IN ({sql})", tuple(params), True
+        where = query.where if alias is None else query.where.relabeled_clone({table: alias})
+        sql, params = query.get_compiler(using=using).compile(where)
+        return sql, tuple(params), False
+    except EmptyResultSet:
+        return "FALSE", (), False
+    except FullResultSet:
+        return "", (), False
+
+
+class ScopedQuerySet(models.QuerySet):
+    """Rows read on someone's behalf: who may read them is declared once, by the model.
+
+    A model declares ``visible_to(user)`` (a classmethod): the ``Q`` its rows meet to be read by
+    ``user``, an authenticated user who is not a super admin, or ``None`` for no row. Super admins
+    read every row, anonymous callers none, and a model that declares nothing shows its rows to
+    super admins only (it fails closed). Every read on a caller's behalf derives from that one
+    declaration: ``for_user`` (querysets, serializers' related fields, embeds read by the ORM) and
+    ``readable_sql`` (the same rows as an SQL condition: statements dciserver writes itself, the
+    LEFT JOINs of embeds read from columns).
+    """
+
+    # The condition of every row anyone may read at all (``DCIQuerySet``: the live ones).
+    readable = Q()
+
+    def scope(self, user):
+        """The ``Q`` of the rows ``user`` may read beside ``readable``, or ``None`` for none."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        if user.is_super_admin:
+            return Q()
+        declared = getattr(self.model, "visible_to", None)
+        return None if declared is None else declared(user)
+
+    def for_user(self, user):
+        """The rows ``user`` may read: another team's row is simply not among them."""
+        scope = self.scope(user)
+        return self.none() if scope is None else self.filter(self.readable & scope)
+
+    def readable_sql(self, user, alias=None):
+        """``for_user(user)`` as one SQL condition on the table aliased ``alias`` (by its name where
+        ``None``): ``(sql, params)``, ``sql`` empty where every row is readable."""
+        scope = self.scope(user)
+        if scope is None:
+            return "FALSE", []
+        sql, params, _ = _condition_sql(self.model, self.readable, scope, alias, self.db)
+        return sql, list(params)
+
+
+class DCIQuerySet(ScopedQuerySet):
     """Rows of the API: archived rows are hidden, and every read is scoped by ``for_user``."""
+
+    readable = Q(archived_at__isnull=True)
 
     def live(self):
         return self.filter(archived_at__isnull=True)
@@ -139,21 +259,27 @@ class DCIQuerySet(models.QuerySet):
     def archived(self):
         return self.filter(archived_at__isnull=False)
 
-    def for_user(self, user):  # pragma: no cover - every concrete queryset defines it
-        raise NotImplementedError(f"{self.model.__name__} must define for_user()")
-
     def scope_sql(self, user):
         """``for_user(user)`` as SQL on the model's own table beside ``archived_at IS NULL``:
         ``(" AND <condition>", params)``, or ``None`` where the scope is not such a condition
-        (a join, a subquery): the caller then builds the queryset."""
-        return None
+        (a join, a subquery) or the queryset is filtered: the caller then builds the queryset."""
+        if self.query.where:
+            return None  # a filtered queryset: its filters are not in the condition
+        scope = self.scope(user)
+        if scope is None:
+            return " AND FALSE", []
+        sql, params, joined = _condition_sql(self.model, Q(), scope, None, self.db)
+        if joined:
+            return None
+        return (f" AND {sql}" if sql else ""), list(params)
 
     def get_for_user(self, user, pk):
-        """The row ``pk`` if ``user`` may see it, else ``None``: ``for_user(user).filter(pk=pk).first()``.
-
-        Querysets whose scope is a plain condition answer it with ``select_by_pk`` instead.
-        """
-        return self.for_user(user).filter(pk=pk).first()
+        """The row ``pk`` if ``user`` may see it, else ``None``: ``for_user(user).filter(pk=pk).first()``,
+        by ``select_by_pk`` where the scope is a plain condition."""
+        scope = self.scope_sql(user)
+        if scope is None:
+            return self.for_user(user).filter(pk=pk).first()
+        return self.select_by_pk(pk, *scope)
 
     def select_by_pk(self, pk, condition="", params=(), related=None):
         """The live row ``pk`` (and ``condition``, SQL on its own table), as a model instance, or
@@ -286,18 +412,6 @@ class MutableModel(BaseModel):
         return fresh
 
 
-class AuditLogQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Super admins read every entry; team admins their team's; nobody else any."""
-        if user is None:
-            return self.none()
-        if user.is_super_admin:
-            return self.all()
-        if user.is_team_admin:
-            return self.filter(team_id=user.team_id)
-        return self.none()
-
-
 class AuditLog(models.Model):
     """One write through the API: who, what, which object, when. Append-only."""
 
@@ -315,7 +429,7 @@ class AuditLog(models.Model):
     path = models.CharField(max_length=1024)
     status_code = models.PositiveSmallIntegerField()
 
-    objects = AuditLogQuerySet.as_manager()
+    objects = ScopedQuerySet.as_manager()
 
     class Meta:
         verbose_name = "audit log entry"
@@ -329,3 +443,8 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.user_name} {self.action} {self.resource} {self.object_id}"
+
+    @classmethod
+    def visible_to(cls, user):
+        """A team admin reads their team's entries (super admins read every one)."""
+        return team_members(user, "team") if user.is_team_admin else None

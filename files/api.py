@@ -23,7 +23,7 @@ from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
-from files import services, streaming
+from files import services
 from files.models import File, JUnitResult
 from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
 from jobs.models import Job, JobState
@@ -112,8 +112,10 @@ def _raw_upload(request):
         if headers.get("Transfer-Encoding"):
             # The modern client sends empty files and pipes chunked. A server that de-chunks
             # and ends the input at the end of the body (gunicorn) says so with
-            # wsgi.input_terminated; then the body is read to its end. Elsewhere (Django's
-            # development server) the upload would silently arrive empty: refuse it.
+            # wsgi.input_terminated; then the body is read to its end, from the WSGI input
+            # itself (the request reads nothing past a Content-Length it was not given), through
+            # its read() only. Elsewhere (Django's development server) the upload would
+            # silently arrive empty: refuse it.
             if request.META.get("wsgi.input_terminated"):
                 return metadata, request.META["wsgi.input"], None, header_text(request, "DCI-MD5") or None
             raise LengthRequired()
@@ -122,9 +124,9 @@ def _raw_upload(request):
         length = int(raw_length)
     except ValueError:
         raise DCIError(f"Invalid Content-Length: {raw_length!r}") from None
-    # Under gunicorn, straight from the socket (files.streaming); elsewhere DRF's request.stream,
-    # the Django request itself reading the WSGI input (None for an empty body).
-    stream = streaming.socket_body(request.META, length) or request.stream or io.BytesIO()
+    # DRF's request.stream: the Django request itself, reading the WSGI input no further than
+    # Content-Length (None for an empty body).
+    stream = request.stream or io.BytesIO()
     return metadata, stream, length, header_text(request, "DCI-MD5") or None
 
 
@@ -371,6 +373,4 @@ class JobFileViewSet(FileViewSet):
 
 
 # GET /jobs?embed=files: declared here, as files depend on jobs.
-JobViewSet.add_embed(
-    "files", Embed("files", FileSerializer, many=True, queryset=File.objects.live().order_by("created_at"))
-)
+JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True))

@@ -2,8 +2,8 @@
 
 from django.db import models
 
-from dciserver.models import BaseModel
-from teams.models import Team, TeamOwnedQuerySet
+from dciserver.models import BaseModel, team_members
+from teams.models import Team
 
 
 class File(BaseModel):
@@ -18,7 +18,6 @@ class File(BaseModel):
     jobstate = models.ForeignKey("jobs.JobState", null=True, blank=True, on_delete=models.PROTECT, related_name="files")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="files", db_index=False)
 
-    objects = TeamOwnedQuerySet.as_manager()
     archived_with = ("job",)
 
     class Meta:
@@ -33,6 +32,11 @@ class File(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team (its job's)."""
+        return team_members(user, "team")
 
     @property
     def storage_name(self):

@@ -22,7 +22,7 @@ from jobs.services import job_heartbeat
 
 logger = logging.getLogger(__name__)
 
-# Largest read asked of a stream that is not gunicorn's socket (see files.streaming).
+# Largest read asked of an upload's stream (see files.streaming).
 CHUNK_SIZE = streaming.READ_SIZE
 JUNIT_MIME = "application/junit"
 
@@ -51,7 +51,7 @@ def file_create(
 ):
     """Store an upload and return its ``File`` row.
 
-    ``stream`` is read in chunks (the WSGI input for a raw upload), so a body is never
+    ``stream`` is read in chunks (the request's stream for a raw upload), so a body is never
     held whole in memory. ``length`` is what the client announced (``Content-Length``):
     fewer bytes means the upload broke off. The bytes are spooled to a temporary file
     while their size and md5 are computed, so a refused upload (too large, md5
@@ -136,10 +136,9 @@ def _spooled(stream, file, length, durable):
     """
     upload = TemporaryUploadedFile(str(file.id), file.mime, 0, None)
     try:
-        source = stream if isinstance(stream, streaming.SocketBody) else streaming.StreamSource(stream)
         try:
             size, md5 = streaming.spool(
-                source,
+                stream,
                 upload.file.fileno(),
                 limit=settings.DCI_MAX_UPLOAD_SIZE,
                 size_hint=length,

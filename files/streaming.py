@@ -1,18 +1,17 @@
-"""Spooling an upload's body to a file fast: large reads, no extra copies, md5 in a second thread.
+"""Spooling an upload's body to a file: read from the request's stream, hashed and written in a second thread.
 
-The body of a raw upload goes through three stages: read from the client, written to the
-spool file, hashed (SPEC §6: the server computes md5 and size while streaming). Done one
-after the other in one thread, each 1 MiB costs a read, a write and an md5 in turn, and md5
-alone is the slowest of the three (~620 MiB/s on one core). So the blocks are read into a
-few reused buffers and written by the request's thread while a second thread hashes the
-blocks already written: hashlib releases the GIL for large buffers, so the two overlap and
-an upload goes about as fast as md5 (see ``spool``).
-
-Under gunicorn, a body with a ``Content-Length`` is read straight from the client's socket
-into those buffers (``socket_body``), several MiB per ``recv_into``, rather than through
-gunicorn's body readers, which copy every piece through two ``BytesIO`` buffers. Any other
-input (a chunked body, Django's development server, the test client) is read with
-``read()``.
+The body of a raw upload is read from the stream Django gives the view (``files.api``: the
+request itself, which reads the WSGI input no further than ``Content-Length``; for a chunked
+body the server ended, the WSGI input), through its ``read()`` only, never the server's own
+objects. It goes through three stages: read from the client, hashed (SPEC §6: the server
+computes md5 and size while streaming), written to the spool file. The request's thread
+reads the body into a few reused buffers and hashes each block; a second thread writes the
+blocks already hashed. Reading is Python work under the GIL (the WSGI server's body reader
+copies every piece through its own buffers); md5 and the writes are not (hashlib and
+``os.write`` release the GIL for large buffers). A thread that has let go of the GIL may wait
+for it until the thread holding it lets go in turn: the writer needs it once per block, and
+finds it free whenever the request's thread is hashing. (A second thread that hashed too
+waited for the reading thread at every step, and was slower; see docs/performance.md.)
 
 For the local disk the blocks are written with O_DIRECT (``_Spool``): straight from those
 buffers to the disk, with no copy into the page cache. On this VM that is what matters most:
@@ -26,18 +25,17 @@ last block and the metadata to flush.
 import errno
 import fcntl
 import hashlib
-import io
 import mmap
 import os
 import queue
 import threading
 
 MiB = 1024 * 1024
-# What is read, written and hashed at once; BLOCKS of them in flight bound the memory
-# an upload takes (8 MiB) whatever its size.
+# What is hashed and written at once; BLOCKS of them in flight bound the memory an upload
+# takes (8 MiB, beside the WSGI server's own read buffers) whatever its size.
 BLOCK_SIZE = 2 * MiB
 BLOCKS = 4
-# Largest read asked of a stream that is not a socket (the WSGI input of other servers).
+# Largest read asked of the stream: what it returns is a new bytes object, copied into a block.
 READ_SIZE = 1 * MiB
 # O_DIRECT writes must be aligned to the disk's logical blocks: a page covers 512 and 4096.
 ALIGNMENT = mmap.PAGESIZE
@@ -56,102 +54,23 @@ class BrokenOff(Exception):
         self.received = received
 
 
-# Reading a body from a client that went away raises OSError: Django's UnreadablePostError,
-# gunicorn's NoMoreData, a reset connection.
+# Reading a body from a client that went away raises OSError: Django's UnreadablePostError
+# (which the request raises for any OSError of the WSGI input), the server's own error for a
+# chunked body that ends early, a reset connection.
 
 
-class StreamSource:
-    """Any readable stream (a WSGI input, a BytesIO), read ``READ_SIZE`` at most at a time."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def readinto(self, view):
-        data = self.stream.read(min(len(view), READ_SIZE))
-        view[: len(data)] = data
-        return len(data)
-
-
-class SocketBody:
-    """The rest of a ``Content-Length`` body that gunicorn has not handed out, read from its socket.
-
-    gunicorn may already hold the start of the body (read along with the headers, or ahead
-    by its readers): that is taken first, then the socket is read, never past the end of
-    the body, so gunicorn finds the connection where the next request starts. Its reader is
-    kept in step (``length``) so that it has nothing left to drain; a body that breaks off
-    marks it failed, so the connection is closed rather than reused.
-    """
-
-    def __init__(self, body):
-        self.body = body
-        self.reader = body.reader
-        self.sock = self.reader.unreader.sock
-        held = body.buf.getvalue()
-        body.buf = io.BytesIO()
-        unreader = self.reader.unreader
-        ahead = unreader.buf.getvalue()
-        taken = min(len(ahead), self.reader.length)
-        # Bytes past the body belong to the next request: they stay with gunicorn.
-        unreader.buf = io.BytesIO()
-        unreader.buf.write(ahead[taken:])
-        self.reader.length -= taken
-        self.held = memoryview(held + ahead[:taken])
-
-    def readinto(self, view):
-        if self.held:
-            count = min(len(view), len(self.held))
-            view[:count] = self.held[:count]
-            self.held = self.held[count:]
-            return count
-        wanted = min(len(view), self.reader.length)
-        if not wanted:
-            return 0
-        try:
-            count = self.sock.recv_into(view, wanted)
-        except OSError:
-            self.body.failed = True
-            raise
-        if not count:
-            self.body.failed = True
-        self.reader.length -= count
-        return count
-
-
-def socket_body(environ, length):
-    """A ``SocketBody`` for this request's body when gunicorn serves it with a ``Content-Length``, else None.
-
-    None too when some of the body was already handed to the application: the stream it
-    was read from must then be read on.
-    """
-    if not length:
-        return None
-    try:
-        from gunicorn.http.body import Body, LengthReader
-        from gunicorn.http.unreader import SocketUnreader
-    except ImportError:
-        return None
-    body = environ.get("wsgi.input")
-    if type(body) is not Body or type(body.reader) is not LengthReader:
-        return None
-    reader = body.reader
-    if type(reader.unreader) is not SocketUnreader or not hasattr(reader.unreader.sock, "recv_into"):
-        return None
-    if reader.length + len(body.buf.getvalue()) != length:
-        return None
-    return SocketBody(body)
-
-
-def _fill(source, view, received):
+def _fill(stream, view, received):
     """Read into ``view`` until it is full or the body ends; the number of bytes read."""
     filled = 0
     while filled < len(view):
         try:
-            count = source.readinto(view[filled:])
+            data = stream.read(min(len(view) - filled, READ_SIZE))
         except OSError as exc:
             raise BrokenOff(received + filled) from exc
-        if not count:
+        if not data:
             break
-        filled += count
+        view[filled : filled + len(data)] = data
+        filled += len(data)
     return filled
 
 
@@ -193,56 +112,57 @@ class _Spool:
             self.direct = self._set_direct(False)
 
 
-def spool(source, fd, *, limit, size_hint=None, durable=False):
-    """Copy ``source`` (something with ``readinto``) to the file ``fd``; return (size, md5 hex digest).
+def spool(stream, fd, *, limit, size_hint=None, durable=False):
+    """Copy ``stream`` (something with ``read``) to the file ``fd``; return (size, md5 hex digest).
 
     Raises ``TooLarge`` as soon as more than ``limit`` bytes arrived, ``BrokenOff`` when
-    the source fails. ``durable``: the bytes are on disk when it returns, written with
+    the stream fails. ``durable``: the bytes are on disk when it returns, written with
     O_DIRECT (see ``_Spool``) and flushed with fdatasync.
 
-    The request's thread reads and writes; from the second block on, a thread hashes the
-    blocks written, and hands their buffers back. Throughput is that of the slower of the
-    two: md5 (~620 MiB/s), on this kind of machine.
+    The request's thread reads and hashes; from the second block on, a thread writes the
+    blocks hashed, and hands their buffers back.
     """
     digest = hashlib.md5(usedforsecurity=False)
     # A body known to be small gets one buffer of its size (rounded up to whole pages).
     block_size = min(BLOCK_SIZE, -(-(size_hint or BLOCK_SIZE) // ALIGNMENT) * ALIGNMENT)
     free = queue.SimpleQueue()
     allocated = 0
-    written = queue.SimpleQueue()
-    hasher = None
+    filled = queue.SimpleQueue()
+    writer = None
     failed = []
     size = 0
     out = _Spool(fd, direct=durable)
     try:
-        while True:
+        while not failed:
             if free.empty() and allocated < BLOCKS:
                 # mmap: page-aligned (O_DIRECT), and given back to the system when dropped.
                 free.put(mmap.mmap(-1, block_size))
                 allocated += 1
             buffer = free.get()
-            count = _fill(source, memoryview(buffer), size)
+            count = _fill(stream, memoryview(buffer), size)
             if not count:
                 break
             size += count
             if size > limit:
                 raise TooLarge()
-            out.write(memoryview(buffer)[:count])
-            if hasher is None and count < block_size:
+            digest.update(memoryview(buffer)[:count])
+            if writer is None and count < block_size:
                 # The whole body in one block: no thread needed.
-                digest.update(memoryview(buffer)[:count])
+                out.write(memoryview(buffer)[:count])
                 break
-            if hasher is None:
-                hasher = threading.Thread(target=_hash, args=(digest, written, free, failed), name="md5", daemon=True)
-                hasher.start()
-            written.put((buffer, count))
+            if writer is None:
+                writer = threading.Thread(
+                    target=_write_blocks, args=(out, filled, free, failed), name="spool-writer", daemon=True
+                )
+                writer.start()
+            filled.put((buffer, count))
             if count < block_size:
                 break
     finally:
+        if writer is not None:
+            filled.put(None)
+            writer.join()
         out.close()
-        if hasher is not None:
-            written.put(None)
-            hasher.join()
     if failed:
         raise failed[0]
     if durable:
@@ -250,12 +170,12 @@ def spool(source, fd, *, limit, size_hint=None, durable=False):
     return size, digest.hexdigest()
 
 
-def _hash(digest, written, free, failed):
-    while (item := written.get()) is not None:
+def _write_blocks(out, filled, free, failed):
+    while (item := filled.get()) is not None:
         buffer, count = item
         try:
             if not failed:
-                digest.update(memoryview(buffer)[:count])
+                out.write(memoryview(buffer)[:count])
         except BaseException as exc:  # noqa: BLE001 - re-raised by the request's thread
             failed.append(exc)
         # Always handed back: the request's thread may be waiting for a buffer.

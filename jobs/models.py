@@ -6,17 +6,8 @@ from django.db import connections, models
 from django.db.models import Q
 
 from dciserver import prepared
-from dciserver.models import BaseModel, DCIQuerySet, MutableModel
-from teams.models import Team, TeamOwnedQuerySet, is_super_admin
-
-
-class TopicQuerySet(DCIQuerySet):
-    def for_user(self, user):
-        if is_super_admin(user):
-            return self.live()
-        if user is None or user.team_id is None:
-            return self.none()
-        return self.live().filter(teams=user.team_id)
+from dciserver.models import BaseModel, MutableModel, ScopedQuerySet, team_members, through
+from teams.models import Team
 
 
 class Topic(MutableModel):
@@ -26,8 +17,6 @@ class Topic(MutableModel):
     component_types = models.JSONField(default=list, blank=True)
     teams = models.ManyToManyField(Team, blank=True, related_name="topics", through="TopicSubscription")
 
-    objects = TopicQuerySet.as_manager()
-
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["name"], condition=Q(archived_at__isnull=True), name="topic_name_unique"),
@@ -35,6 +24,11 @@ class Topic(MutableModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of the teams subscribed to it."""
+        return team_members(user, "teams")
 
 
 class TopicSubscription(models.Model):
@@ -51,17 +45,6 @@ class TopicSubscription(models.Model):
         return f"{self.team} → {self.topic}"
 
 
-class TopicChildQuerySet(DCIQuerySet):
-    """Rows of a topic: visible to the members of the teams subscribed to it."""
-
-    def for_user(self, user):
-        if is_super_admin(user):
-            return self.live()
-        if user is None or user.team_id is None:
-            return self.none()
-        return self.live().filter(topic__teams=user.team_id, topic__archived_at__isnull=True)
-
-
 class Component(MutableModel):
     """A versioned artefact of a topic (a build, a repository snapshot) that jobs test."""
 
@@ -75,8 +58,6 @@ class Component(MutableModel):
     url = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
     sha = models.CharField(max_length=255, blank=True, default="")
-
-    objects = TopicChildQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -92,6 +73,11 @@ class Component(MutableModel):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def visible_to(cls, user):
+        """Whoever reads its topic."""
+        return through(cls, "topic", user)
+
 
 class JobDefinition(MutableModel):
     """What to run for a topic: which component types form a job, and in which order to hand them out."""
@@ -102,8 +88,6 @@ class JobDefinition(MutableModel):
     priority = models.PositiveSmallIntegerField(default=0)
     component_types = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True, default="")
-
-    objects = TopicChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = "job definition"
@@ -117,6 +101,11 @@ class JobDefinition(MutableModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """Whoever reads its topic."""
+        return through(cls, "topic", user)
 
     @property
     def active(self):
@@ -178,8 +167,6 @@ class Job(MutableModel):
     user_agent = models.CharField(max_length=255, blank=True, default="")
     client_version = models.CharField(max_length=255, blank=True, default="")
 
-    objects = TeamOwnedQuerySet.as_manager()
-
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="job_status_valid"),
@@ -208,8 +195,13 @@ class Job(MutableModel):
     def __str__(self):
         return str(self.id)
 
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team."""
+        return team_members(user, "team")
 
-class JobCountQuerySet(models.QuerySet):
+
+class JobCountQuerySet(ScopedQuerySet):
     def total_for(self, user, state=None):
         """How many live jobs ``user`` sees (of ``state`` if given): ``Job.objects.for_user(user).count()``."""
         sql, params = self.total_sql(user, state)
@@ -220,12 +212,8 @@ class JobCountQuerySet(models.QuerySet):
     def total_sql(self, user, state=None):
         """``total_for`` as a statement of one value, ``(sql, params)`` (also a scalar subquery)."""
         # Plain SQL: it runs on every page of jobs, and the ORM would compile it every time.
-        conditions, params = [], []
-        if not is_super_admin(user):
-            if user is None or user.team_id is None:
-                return "SELECT 0", []
-            conditions.append('"team_id" = %s')
-            params.append(user.team_id)
+        condition, params = self.readable_sql(user)
+        conditions = [condition] if condition else []
         if state is not None:
             conditions.append('"state" = %s')
             params.append(state)
@@ -257,6 +245,11 @@ class JobCount(models.Model):
     def __str__(self):
         return f"{self.team_id} {self.state}: {self.count}"
 
+    @classmethod
+    def visible_to(cls, user):
+        """The members of the team whose jobs it counts (as ``Job``'s)."""
+        return team_members(user, "team_id")
+
 
 class JobComponent(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, db_index=False)  # the unique pair leads with it
@@ -284,7 +277,6 @@ class JobState(BaseModel):
     job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobstates", db_index=False)
 
-    objects = TeamOwnedQuerySet.as_manager()
     archived_with = ("job",)
 
     class Meta:
@@ -301,3 +293,8 @@ class JobState(BaseModel):
 
     def __str__(self):
         return f"{self.status} ({self.job_id})"
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team (its job's)."""
+        return team_members(user, "team")

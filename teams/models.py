@@ -5,30 +5,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from dciserver.models import DCIQuerySet, MutableModel
+from dciserver.models import DCIQuerySet, MutableModel, team_members
 
 ADMIN_TEAM_NAME = "admin"
-
-
-def is_super_admin(user):
-    return bool(user and getattr(user, "is_authenticated", False) and user.is_super_admin)
-
-
-class TeamQuerySet(DCIQuerySet):
-    def for_user(self, user):
-        if is_super_admin(user):
-            return self.live()
-        if user is None or user.team_id is None:
-            return self.none()
-        return self.live().filter(id=user.team_id)
 
 
 class Team(MutableModel):
     """A partner lab. Members of the team named ``admin`` are super admins."""
 
     name = models.CharField(max_length=255)
-
-    objects = TeamQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -38,47 +23,13 @@ class Team(MutableModel):
     def __str__(self):
         return self.name
 
-
-class TeamOwnedQuerySet(DCIQuerySet):
-    """Rows a team owns: visible to that team's members and to super admins only."""
-
-    def for_user(self, user):
-        if is_super_admin(user):
-            return self.live()
-        if user is None or user.team_id is None:
-            return self.none()
-        return self.live().filter(team_id=user.team_id)
-
-    def scope_sql(self, user):
-        # ``for_user``'s scope as SQL (the two are compared for every role by the tests).
-        if self.query.where:
-            return None  # a filtered queryset: its filters are not in the condition
-        if is_super_admin(user):
-            return "", []
-        if user is None or user.team_id is None:
-            return " AND FALSE", []
-        return f' AND "{self.model._meta.db_table}"."team_id" = %s', [user.team_id]
-
-    def get_for_user(self, user, pk):
-        scope = self.scope_sql(user)
-        if scope is None:
-            return super().get_for_user(user, pk)
-        return self.select_by_pk(pk, *scope)
+    @classmethod
+    def visible_to(cls, user):
+        """Its members."""
+        return team_members(user, "pk")
 
 
-class UserQuerySet(DCIQuerySet):
-    def for_user(self, user):
-        if is_super_admin(user):
-            return self.live()
-        if user is None:
-            return self.none()
-        if user.team_id is None:
-            # A user without a team sees only themselves.
-            return self.live().filter(id=user.id)
-        return self.live().filter(team_id=user.team_id)
-
-
-class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+class UserManager(BaseUserManager.from_queryset(DCIQuerySet)):
     use_in_migrations = True
 
     def create_user(self, name, password=None, **fields):
@@ -139,6 +90,11 @@ class User(AbstractBaseUser, MutableModel):
     def __str__(self):
         return self.name
 
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team; a user without a team sees only themselves."""
+        return Q(pk=user.pk) if user.team_id is None else Q(team=user.team_id)
+
     @property
     def is_super_admin(self):
         return self.team_id is not None and self.team.name == ADMIN_TEAM_NAME
@@ -185,7 +141,6 @@ class RemoteCI(MutableModel):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis", db_index=False)
     data = models.JSONField(default=dict, blank=True)
 
-    objects = TeamOwnedQuerySet.as_manager()
     archived_with = ("team",)
 
     class Meta:
@@ -202,6 +157,11 @@ class RemoteCI(MutableModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team."""
+        return team_members(user, "team")
 
     @property
     def active(self):

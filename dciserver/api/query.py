@@ -1,8 +1,8 @@
 """The DCI list language: ``limit``, ``offset``, ``sort``, ``where`` and ``embed`` (SPEC §4)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.datastructures import MultiValueDict
 from django.utils.module_loading import import_string
 
@@ -18,24 +18,30 @@ class Embed:
 
     ``path`` is the ORM path of the relation; to-one relations are joined
     (``select_related``), to-many ones prefetched in one query each, so an embed
-    never adds a query per row.
+    never adds a query per row. Either way the related rows are those the caller
+    may read directly (their model's ``for_user``): one they may not is ``null``,
+    or left out of a to-many list.
     """
 
     path: str
     # A serializer class, or its dotted path when importing it here would be circular.
     serializer: object
     many: bool = False
-    # For to-many embeds: the queryset of the related rows (live rows, in order).
-    queryset: object = None
+    # The order of a to-many embed's rows.
+    order_by: tuple = ("created_at",)
 
 
-@dataclass
-class ListQuery:
-    limit: int = DEFAULT_LIMIT
-    offset: int = 0
-    order_by: list = field(default_factory=list)
-    filters: dict = field(default_factory=dict)
-    embeds: list = field(default_factory=list)
+def embedded_model(model, path):
+    """The model an embed's ORM ``path`` leads to from ``model``."""
+    for name in path.split("__"):
+        model = model._meta.get_field(name).related_model
+    return model
+
+
+def readable_rows(model, user):
+    """The rows of ``model`` that ``user`` may read directly (none where it declares no scope)."""
+    for_user = getattr(model._default_manager, "for_user", None)
+    return for_user(user) if for_user is not None else model._default_manager.none()
 
 
 def _integer(params, name, default):
@@ -147,17 +153,26 @@ def parse_embed(raw, embeds):
     return names
 
 
-def apply_embeds(queryset, names, embeds):
-    """Join the to-one embeds and prefetch the to-many ones: a constant number of queries."""
-    joins, prefetches = [], []
+def _seen(name):
+    """The annotation saying whether the caller may read the row of the to-one embed ``name``."""
+    return f"embed_seen_{name.replace('.', '_')}"
+
+
+def apply_embeds(queryset, names, embeds, user):
+    """Join the to-one embeds and prefetch the to-many ones, each read as ``user`` reads its
+    model (``for_user``): a constant number of queries. Whether a joined row is readable is a
+    column of the page's own statement (``EXISTS``), read by ``render_page_embeds``."""
+    joins, seen, prefetches = [], {}, []
     for name in names:
         spec = embeds[name]
+        readable = readable_rows(embedded_model(queryset.model, spec.path), user)
         if spec.many:
-            prefetches.append(Prefetch(spec.path, queryset=spec.queryset) if spec.queryset is not None else spec.path)
+            prefetches.append(Prefetch(spec.path, queryset=readable.order_by(*spec.order_by)))
         else:
             joins.append(spec.path)
+            seen[_seen(name)] = Exists(readable.filter(pk=OuterRef(spec.path)))
     if joins:
-        queryset = queryset.select_related(*joins)
+        queryset = queryset.select_related(*joins).annotate(**seen)
     if prefetches:
         queryset = queryset.prefetch_related(*prefetches)
     return queryset
@@ -170,7 +185,8 @@ def render_embeds(instance, data, names, embeds, context):
 
 
 def render_page_embeds(instances, rows, names, embeds, context):
-    """``render_embeds`` for a whole page: one serializer per embed, each related row rendered once.
+    """``render_embeds`` for a whole page (read by ``apply_embeds``): one serializer per embed,
+    each related row rendered once. A to-one row the caller may not read renders as ``null``.
 
     Building a DRF serializer (its fields are deep-copied for every instance) costs more than
     rendering a row, so a serializer per row and per embed dominated a list of 50 jobs; and rows
@@ -194,6 +210,8 @@ def render_page_embeds(instances, rows, names, embeds, context):
                 related = getattr(related, attr, None) if related is not None else None
             if spec.many:
                 related = list(related.all()) if related is not None else []
+            elif not getattr(instance, _seen(name), False):
+                related = None  # not read by apply_embeds, or not readable by the caller
             placements.append((target, related))
         unique = {}
         for _, related in placements:

@@ -14,6 +14,7 @@ of both paths for every resource, embed and field kind); a serializer with any o
 field (a method field, a custom ``to_representation``) has no plan and keeps DRF's path.
 """
 
+import copy
 import json
 import re
 
@@ -31,6 +32,12 @@ from dciserver.models import BaseModel
 BASE = "\x00base\x00"
 # Where a count's subquery goes in ``read_live_counted``'s statement.
 COUNT = "\x00count\x00"
+
+
+def _scope(index):
+    """Where the caller's scope on the ``index``-th embedded model goes, in its LEFT JOIN's ``ON``."""
+    return f"\x00scope{index}\x00"
+
 
 # The DRF format of dciserver's timestamps, and the PostgreSQL ``to_char`` pattern writing the
 # same text (``FM``: the year unpadded, as ``strftime`` writes it).
@@ -136,10 +143,22 @@ def page_reader(serializer_class, model, embeds=(), specs=None):
 
 
 class PageReader:
-    """Reads rows of a resource, with its to-one embeds, as their representations."""
+    """Reads rows of a resource, with its to-one embeds, as their representations.
 
-    def __init__(self, model, parts, select, joins):
+    An embedded row is read as its caller may read it directly: its LEFT JOIN carries the
+    embedded model's scope (``readable_sql``, from the model's one declaration), so a row the
+    caller may not read is no row, and renders as ``null``. A reader is built once per resource
+    and embeds (``page_reader``), and bound to a caller (``for_user``) for each request.
+    """
+
+    def __init__(self, model, parts, select, joins, scoped=()):
         self.model = model
+        # The embedded models and their aliases, whose scopes the bound reader puts in their joins.
+        self.scoped = tuple(scoped)
+        # The parameters of those scopes, first in every statement's parameters.
+        self.join_params = ()
+        # The statements bound to each set of scope conditions (``for_user``).
+        self._bound = {}
         # (dotted name or None for the row itself, names, slice start, id index, converts)
         self.parts = parts
         table = f'"{model._meta.db_table}"'
@@ -164,7 +183,7 @@ class PageReader:
         plan = _plan(serializer_class, model)
         if plan is None:
             return None
-        select, joins, parts = [], [], []
+        select, joins, parts, scoped = [], [], [], []
         aliases = {None: (BASE, model)}
         for name in (None, *embeds):
             if name is None:
@@ -189,7 +208,9 @@ class PageReader:
                 joins.append(
                     f'LEFT JOIN "{part_model._meta.db_table}" {alias} '
                     f'ON {alias}."{relation.target_field.column}" = {parent_alias}."{relation.column}"'
+                    f"{_scope(len(scoped))}"
                 )
+                scoped.append((part_model, alias))
             start = len(select)
             converts = []
             for offset, (_, model_field, field, convert) in enumerate(part_plan):
@@ -199,7 +220,33 @@ class PageReader:
                     converts.append((part_plan[offset][0], start + offset, convert))
             names = tuple(n for n, *_ in part_plan)
             parts.append((name, names, start, start + names.index("id") if name else None, converts))
-        return cls(model, parts, select, joins)
+        return cls(model, parts, select, joins, scoped)
+
+    def for_user(self, user):
+        """This reader for ``user``: each embedded row is joined only where ``user`` may read it."""
+        if not self.scoped:
+            return self
+        conditions, params = [], []
+        for model, alias in self.scoped:
+            readable_sql = getattr(model._default_manager, "readable_sql", None)
+            # A model that declares no scope shows its rows to no embed.
+            condition, condition_params = readable_sql(user, alias) if readable_sql is not None else ("FALSE", [])
+            conditions.append(f" AND {condition}" if condition else "")
+            params += condition_params
+        conditions = tuple(conditions)
+        bound = self._bound.get(conditions)
+        if bound is None:
+            # Few: one per kind of caller (a super admin, a team's member, a user without a team).
+            bound = self._bound[conditions] = copy.copy(self)
+            for statement in ("direct", "direct_counted", "nested"):
+                text = getattr(self, statement)
+                for index, condition in enumerate(conditions):
+                    text = text.replace(_scope(index), condition)
+                setattr(bound, statement, text)
+            bound.scoped, bound._bound = (), {}
+        bound = copy.copy(bound)
+        bound.join_params = tuple(params)
+        return bound
 
     def order_sql(self, order_by, alias="t0"):
         """``ORDER BY`` for the ORM ordering ``order_by`` (local fields, ``-`` descending)."""
@@ -232,7 +279,7 @@ class PageReader:
         would have written for it (the tests compare the two for every role, sort and slice)."""
         sql = f"{self.direct}{self.live_page(condition, order_by, limit, offset)}"
         with connections[db].cursor() as cursor:
-            prepared.execute(cursor, sql, params)
+            prepared.execute(cursor, sql, [*self.join_params, *params])
             return self.render_all(cursor.fetchall())
 
     def read_live_counted(self, db, condition, params, order_by, limit, offset, count_sql):
@@ -241,7 +288,7 @@ class PageReader:
         ``None`` when the page has no row."""
         sql = f"{self.direct_counted.replace(COUNT, count_sql[0])}{self.live_page(condition, order_by, limit, offset)}"
         with connections[db].cursor() as cursor:
-            prepared.execute(cursor, sql, [*count_sql[1], *params])
+            prepared.execute(cursor, sql, [*count_sql[1], *self.join_params, *params])
             rows = cursor.fetchall()
         # The render reads each part's columns by position: the count after them is left alone.
         return self.render_all(rows), (int(rows[0][-1]) if rows else None)
@@ -260,7 +307,7 @@ class PageReader:
         else:
             sql = f"{self.nested}({ids_sql}){self.order_sql(order_by)}"
         with connections[ids.db].cursor() as cursor:
-            prepared.execute(cursor, sql, params)
+            prepared.execute(cursor, sql, [*self.join_params, *params])
             return self.render_all(cursor.fetchall())
 
     def render_all(self, rows):

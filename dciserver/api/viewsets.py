@@ -134,10 +134,6 @@ class DCIViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return self.model.objects.for_user(self.request.user).select_related(*self.joins)
 
-    def scoped(self, model, **filters):
-        """Rows of another model the caller may see (for sub-routes)."""
-        return model.objects.for_user(self.request.user).filter(**filters)
-
     @property
     def is_mutable(self):
         return issubclass(self.model, MutableModel)
@@ -175,7 +171,8 @@ class DCIViewSet(viewsets.GenericViewSet):
             type(p).has_object_permission is not BasePermission.has_object_permission for p in self.get_permissions()
         ):
             return None
-        return rows.page_reader(self.get_serializer_class(), self.model, tuple(embeds), self.embeds)
+        reader = rows.page_reader(self.get_serializer_class(), self.model, tuple(embeds), self.embeds)
+        return reader.for_user(self.request.user) if reader is not None else None
 
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}
@@ -237,7 +234,8 @@ class DCIViewSet(viewsets.GenericViewSet):
         elif reader is not None:
             data = reader.read(queryset.order_by(*order_by)[offset : offset + limit], order_by)
         else:
-            page = list(query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds)[offset : offset + limit])
+            ordered = query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds, self.request.user)
+            page = list(ordered[offset : offset + limit])
             data = self.get_serializer(page, many=True).data
             query.render_page_embeds(page, data, embeds, self.embeds, self.get_serializer_context())
         return Response({self.plural: data, "_meta": {"count": count}})
@@ -278,7 +276,7 @@ class DCIViewSet(viewsets.GenericViewSet):
             data = found[0]
             etag = data.get("etag")
         else:
-            instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds))
+            instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds, request.user))
             etag = getattr(instance, "etag", None)
         if etag and none_match(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})

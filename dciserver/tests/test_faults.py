@@ -7,7 +7,9 @@ Every loop and every wait is bounded; the only network peer is 127.0.0.1.
 
 import collections
 import errno
+import hashlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -108,6 +110,60 @@ def test_a_client_that_goes_away_mid_upload_leaves_no_row_and_no_bytes(web, pg, 
     assert wait_for(lambda: web.leftovers() == [], timeout=15), web.leftovers()
     assert count(pg, "files_file") == files_before
     assert request(api(web, "/identity"), user="lab-user")[0] == 200
+
+
+def upload_blocks(size):
+    """A body of ``size`` bytes made on the fly, one MiB at a time, every MiB different."""
+    base = bytes(range(256)) * (MiB // 256)
+    for start in range(0, size, MiB):
+        yield (start.to_bytes(8, "big") + base[8:])[: min(MiB, size - start)]
+
+
+def peak_rss_kib(pid, reset=False):
+    """A worker's peak RSS (VmHWM); ``reset`` first brings the peak down to the current RSS."""
+    status = Path(f"/proc/{pid}/status")
+    if reset:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+    return int(fields["VmHWM"].split()[0])
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_large_upload_is_kept_whole_with_flat_memory_and_the_connection_serves_on(web, framing):
+    size = 64 * MiB + 12345
+    md5 = hashlib.md5(usedforsecurity=False)
+    for block in upload_blocks(size):
+        md5.update(block)
+    headers = {
+        "Authorization": basic("lab-user", PASSWORD),
+        "DCI-NAME": "disk.img",
+        "DCI-JOB-ID": web.world["jobs"][2],
+        "DCI-MD5": md5.hexdigest(),
+        "Content-Type": "application/octet-stream",
+    }
+    if framing == "content-length":
+        headers["Content-Length"] = str(size)
+    workers = web.workers()
+    before = {pid: peak_rss_kib(pid, reset=True) for pid in workers}
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=60)
+    try:
+        # Without a Content-Length, http.client sends the blocks chunked.
+        connection.request("POST", "/api/v1/files", body=upload_blocks(size), headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 201, answer
+        assert (answer["file"]["size"], answer["file"]["md5"]) == (size, md5.hexdigest())
+        # The body was read to its end and no further: the same connection serves the next request.
+        connection.request("GET", "/api/v1/identity", headers={"Authorization": headers["Authorization"]})
+        next_response = connection.getresponse()
+        assert next_response.status == 200, next_response.read()
+        next_response.read()
+    finally:
+        connection.close()
+
+    # Memory stays flat: the worker that spooled 64 MiB grew by a few blocks, not by the body.
+    rise_mib = max(peak_rss_kib(pid) - before[pid] for pid in workers) / 1024
+    assert rise_mib < 32, rise_mib
 
 
 # A worker killed mid-request ----------------------------------------------------------------------

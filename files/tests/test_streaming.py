@@ -1,14 +1,12 @@
-"""Spooling a body (files.streaming): straight from gunicorn's socket, hashed in a second thread, O_DIRECT."""
+"""Spooling a body (files.streaming): read from the request's stream, hashed and written aside, O_DIRECT."""
 
+import ast
 import hashlib
 import io
 import os
-import socket
-import threading
+from pathlib import Path
 
 import pytest
-from gunicorn.http.body import Body, LengthReader
-from gunicorn.http.unreader import SocketUnreader
 
 from files import streaming
 
@@ -35,9 +33,7 @@ def spool_file(tmp_path):
 def test_it_spools_the_bytes_and_their_md5(spool_file, size, durable):
     data = payload(size)
 
-    result = streaming.spool(
-        streaming.StreamSource(io.BytesIO(data)), spool_file.fileno(), limit=size, size_hint=size, durable=durable
-    )
+    result = streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=size, size_hint=size, durable=durable)
 
     assert result == (size, hashlib.md5(data).hexdigest())
     spool_file.seek(0)
@@ -56,7 +52,7 @@ def test_a_durable_spool_bypasses_the_page_cache_and_is_flushed(spool_file, monk
     monkeypatch.setattr(streaming.os, "fdatasync", flushed.append)
     data = payload(3 * streaming.BLOCK_SIZE + 10)
 
-    streaming.spool(streaming.StreamSource(io.BytesIO(data)), spool_file.fileno(), limit=len(data), durable=True)
+    streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=len(data), durable=True)
 
     # Whole blocks straight to the disk, the short last one through the page cache, then flushed.
     assert modes == [True, True, True, False]
@@ -74,9 +70,7 @@ def test_a_filesystem_refusing_o_direct_gets_the_bytes_through_the_page_cache(sp
     monkeypatch.setattr(streaming.fcntl, "fcntl", refusing)
     data = payload(2 * streaming.BLOCK_SIZE + 3)
 
-    result = streaming.spool(
-        streaming.StreamSource(io.BytesIO(data)), spool_file.fileno(), limit=len(data), durable=True
-    )
+    result = streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=len(data), durable=True)
 
     assert result == (len(data), hashlib.md5(data).hexdigest())
     spool_file.seek(0)
@@ -84,7 +78,7 @@ def test_a_filesystem_refusing_o_direct_gets_the_bytes_through_the_page_cache(sp
 
 
 def test_a_body_growing_past_the_limit_stops_at_the_block_that_crosses_it(spool_file):
-    source = streaming.StreamSource(io.BytesIO(payload(10 * streaming.BLOCK_SIZE)))
+    source = io.BytesIO(payload(10 * streaming.BLOCK_SIZE))
 
     with pytest.raises(streaming.TooLarge):
         streaming.spool(source, spool_file.fileno(), limit=streaming.BLOCK_SIZE + 1)
@@ -104,12 +98,12 @@ def test_a_source_failing_mid_body_is_broken_off_with_what_arrived(spool_file):
             return data
 
     with pytest.raises(streaming.BrokenOff) as broken:
-        streaming.spool(streaming.StreamSource(Failing()), spool_file.fileno(), limit=10 * MiB)
+        streaming.spool(Failing(), spool_file.fileno(), limit=10 * MiB)
 
     assert broken.value.received == streaming.BLOCK_SIZE + 100
 
 
-def test_a_failing_hash_thread_fails_the_spool_rather_than_hanging_it(spool_file, monkeypatch):
+def test_a_failing_hash_fails_the_spool_rather_than_hanging_the_writer(spool_file, monkeypatch):
     class BrokenDigest:
         def update(self, data):
             raise MemoryError()
@@ -118,90 +112,107 @@ def test_a_failing_hash_thread_fails_the_spool_rather_than_hanging_it(spool_file
     data = payload(6 * streaming.BLOCK_SIZE)
 
     with pytest.raises(MemoryError):
-        streaming.spool(streaming.StreamSource(io.BytesIO(data)), spool_file.fileno(), limit=len(data))
+        streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=len(data))
 
 
-# Straight from gunicorn's socket ------------------------------------------------------------------------
+def test_a_failing_write_in_the_writer_thread_fails_the_spool_rather_than_hanging_it(spool_file, monkeypatch):
+    def full_disk(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(streaming.os, "write", full_disk)
+    data = payload(6 * streaming.BLOCK_SIZE)
+
+    with pytest.raises(OSError, match="No space left"):
+        streaming.spool(io.BytesIO(data), spool_file.fileno(), limit=len(data))
 
 
-@pytest.fixture
-def connection():
-    """(the server's end, the client's end) of a connected socket pair."""
-    server, client = socket.socketpair()
-    yield server, client
-    server.close()
-    client.close()
+# Only the stream's public read() -------------------------------------------------------------------------
+
+FILES_APP = Path(streaming.__file__).resolve().parent
+# What a WSGI server keeps behind its input's read(): gunicorn's body reader, unreader, socket, buffers.
+SERVER_INTERNALS = {"reader", "unreader", "sock", "buf", "recv", "recv_into"}
+SERVER_MODULES = {"gunicorn", "socket"}
+# Names under which application code holds the request, its stream or the WSGI environ.
+REQUEST_NAMES = {"request", "stream", "environ", "wsgi_input", "body"}
 
 
-def gunicorn_body(sock, length, already_read):
-    """gunicorn's body of a request, its reader holding ``already_read`` (read along with the headers)."""
-    unreader = SocketUnreader(sock)
-    unreader.unread(already_read)
-    return Body(LengthReader(unreader, length))
+def _is_wsgi_input(node):
+    """``x["wsgi.input"]`` or ``x.get("wsgi.input")``."""
+    if isinstance(node, ast.Subscript):
+        key = node.slice
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+        key = node.args[0]
+    else:
+        return False
+    return isinstance(key, ast.Constant) and key.value == "wsgi.input"
 
 
-def send(sock, data):
-    thread = threading.Thread(target=sock.sendall, args=(data,))
-    thread.start()
-    return thread
+def server_private_uses(source):
+    """Where ``source`` reaches past a request stream's public API into the WSGI server's own objects."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""]
+        else:
+            modules = []
+        found += [f"{node.lineno}: imports {module}" for module in modules if module.split(".")[0] in SERVER_MODULES]
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if "gunicorn" in node.value.lower():
+                found.append(f"{node.lineno}: names gunicorn")
+        if isinstance(node, ast.Name) and node.id == "gunicorn":
+            found.append(f"{node.lineno}: names gunicorn")
+        if isinstance(node, ast.Attribute):
+            if node.attr in SERVER_INTERNALS:
+                found.append(f"{node.lineno}: .{node.attr}")
+            elif _is_wsgi_input(node.value) and node.attr != "read":
+                found.append(f"{node.lineno}: wsgi.input.{node.attr}")
+            elif (
+                node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in REQUEST_NAMES
+            ):
+                found.append(f"{node.lineno}: {node.value.id}.{node.attr}")
+    return found
 
 
-def test_it_reads_the_body_from_the_socket_and_leaves_the_next_request_to_gunicorn(connection, spool_file):
-    server, client = connection
-    data = payload(3 * streaming.BLOCK_SIZE + 777)
-    following = b"GET /next HTTP/1.1\r\n\r\n"
-    # gunicorn read the start of the body with the headers; the rest, then a pipelined request, follow.
-    body = gunicorn_body(server, len(data), data[:5000])
-    sender = send(client, data[5000:] + following)
+def test_the_files_app_reads_an_upload_only_through_the_streams_public_read():
+    modules = [
+        path
+        for path in sorted(FILES_APP.rglob("*.py"))
+        if not {"tests", "migrations"} & set(path.relative_to(FILES_APP).parts)
+    ]
+    assert FILES_APP / "streaming.py" in modules and FILES_APP / "api.py" in modules
 
-    source = streaming.socket_body({"wsgi.input": body}, len(data))
-    result = streaming.spool(source, spool_file.fileno(), limit=len(data), size_hint=len(data), durable=True)
-    sender.join()
+    found = {str(path.relative_to(FILES_APP)): server_private_uses(path.read_text()) for path in modules}
 
-    assert result == (len(data), hashlib.md5(data).hexdigest())
-    spool_file.seek(0)
-    assert spool_file.read() == data
-    # gunicorn has no body left to drain and reads the next request where it starts.
-    assert body.read() == b""
-    assert not body.failed
-    assert body.reader.unreader.read() == following
+    assert {path: uses for path, uses in found.items() if uses} == {}
 
 
-def test_bytes_past_the_body_already_read_by_gunicorn_stay_with_it(connection, spool_file):
-    server, _ = connection
-    following = b"GET /next HTTP/1.1\r\n\r\n"
-    body = gunicorn_body(server, 5, b"hello" + following)
-
-    source = streaming.socket_body({"wsgi.input": body}, 5)
-    result = streaming.spool(source, spool_file.fileno(), limit=5, size_hint=5)
-
-    assert result == (5, hashlib.md5(b"hello").hexdigest())
-    assert body.reader.unreader.read() == following
-
-
-def test_a_client_going_away_mid_body_fails_gunicorns_body(connection, spool_file):
-    server, client = connection
-    body = gunicorn_body(server, 10 * MiB, b"")
-    client.sendall(b"x" * 1000)
-    client.close()
-
-    size, _ = streaming.spool(
-        streaming.socket_body({"wsgi.input": body}, 10 * MiB), spool_file.fileno(), limit=10 * MiB
-    )
-
-    assert size == 1000
-    # The connection is closed, never reused for a next request.
-    assert body.failed
-
-
-def test_a_body_the_application_started_reading_is_read_on_from_its_stream(connection):
-    server, client = connection
-    body = gunicorn_body(server, 10, b"0123456789")
-    body.read(4)
-
-    assert streaming.socket_body({"wsgi.input": body}, 10) is None
-
-
-@pytest.mark.parametrize("wsgi_input", [io.BytesIO(b"hello"), None], ids=["another-servers-input", "no-input"])
-def test_only_gunicorns_content_length_body_is_read_from_the_socket(wsgi_input):
-    assert streaming.socket_body({"wsgi.input": wsgi_input}, 5) is None
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from gunicorn.http.body import Body", ["1: imports gunicorn.http.body"]),
+        ("import socket", ["1: imports socket"]),
+        ("sock = body.reader.unreader.sock", ["1: .sock", "1: .unreader", "1: .reader"]),
+        ("n = environ['wsgi.input'].buf.tell()", ["1: .buf"]),
+        ("environ.get('wsgi.input').readinto(view)", ["1: wsgi.input.readinto"]),
+        ("request._stream.read(10)", ["1: request._stream"]),
+        ("server = 'gunicorn.http'", ["1: names gunicorn"]),
+        ("data = request.META['wsgi.input'].read(1024)", []),
+        ('"""Under gunicorn, the request stream is read."""\ndata = request.read(1024)', []),
+    ],
+)
+def test_the_scan_finds_what_reaches_past_the_stream(source, expected):
+    assert sorted(server_private_uses(source)) == sorted(expected)

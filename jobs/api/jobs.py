@@ -104,10 +104,6 @@ class JobStateFilter(DCIFilterSet):
         fields = ["status", "job_id", "team_id", "comment"]
 
 
-def _live(model, order="created_at"):
-    return model.objects.live().order_by(order)
-
-
 class JobViewSet(DCIViewSet):
     """Jobs: team members create and update them; team admins and super admins delete them."""
 
@@ -124,8 +120,8 @@ class JobViewSet(DCIViewSet):
         "jobdefinition": Embed("jobdefinition", JobDefinitionSerializer),
         "jobdefinition.topic": Embed("jobdefinition__topic", TopicSerializer),
         "topic": Embed("topic", TopicSerializer),
-        "components": Embed("components", ComponentSerializer, many=True, queryset=_live(Component)),
-        "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True, queryset=_live(JobState)),
+        "components": Embed("components", ComponentSerializer, many=True),
+        "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True),
         # ``files`` is added by the files app (files.api), which depends on jobs.
     }
 

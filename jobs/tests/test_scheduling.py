@@ -222,9 +222,9 @@ def test_a_remoteci_by_id_is_never_scheduled_unchecked(remoteci, topic, jobdefin
 def test_a_scope_that_is_not_a_condition_looks_the_remoteci_up_on_its_own(
     outsider_client, user_client, remoteci, topic, jobdefinition, component, monkeypatch
 ):
-    from teams.models import TeamOwnedQuerySet
+    from dciserver.models import DCIQuerySet
 
-    monkeypatch.setattr(TeamOwnedQuerySet, "scope_sql", lambda self, user: None)
+    monkeypatch.setattr(DCIQuerySet, "scope_sql", lambda self, user: None)
 
     assert schedule(outsider_client, remoteci, topic).status_code == 404
     assert schedule(user_client, remoteci, topic).status_code == 201
