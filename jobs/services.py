@@ -96,18 +96,26 @@ def job_update(*, job, etag, changes):
     return fresh
 
 
-def jobstate_create(*, job, audit=None, **fields):
+def jobstate_create(*, job, user=None, audit=None, **fields):
     """An agent reports a phase: the jobstate is kept and the job takes its status, a new etag
     and its heartbeat. ``fields`` are the jobstate's other columns, as ``JobStateSerializer``
     validated them (the model's defaults fill the rest).
 
     One statement, one round trip: the agents' most frequent write, atomic without a transaction.
+    ``job`` (the job or its id) is found by that statement among the live jobs ``user`` may read
+    (the API's caller; ``None`` for an operator's command, which names the job itself): an unknown
+    job, another team's, and one archived meanwhile are all a 400 naming ``job_id``.
     ``audit``, the columns of the request's audit entry but its id, time and object, is written
-    by it too. A job archived meanwhile takes no report: 400, as an unknown job would be.
+    by it too.
     """
-    jobstate = JobState(job=job, **fields)
-    sql, columns, audit_fields = _report_statement(audit is not None)
-    params = [jobstate.status, new_etag(), job.id]
+    job_id = getattr(job, "pk", job)
+    scope = ("", []) if user is None else Job.objects.scope_sql(user)
+    if scope is None:  # a scope that is not a condition on the job's row: asked before
+        scope = ("", []) if Job.objects.get_for_user(user, job_id) is not None else (" AND FALSE", [])
+    condition, scope_params = scope
+    jobstate = JobState(job_id=job_id, **fields)
+    sql, columns, audit_fields = _report_statement(audit is not None, condition)
+    params = [jobstate.status, new_etag(), job_id, *scope_params]
     params += [field.get_db_prep_save(getattr(jobstate, field.attname), connection) for field in columns]
     if audit is not None:
         audit = {**audit, "id": uuid.uuid4(), "object_id": str(jobstate.id)}
@@ -116,7 +124,7 @@ def jobstate_create(*, job, audit=None, **fields):
         prepared.execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
-        raise BadRequest(f"job {job.id} is gone", {"errors": {"job_id": [f'Unknown id "{job.id}".']}})
+        raise BadRequest(f"job {job_id} is not found", {"errors": {"job_id": [f'Unknown id "{job_id}".']}})
     for attname, value in zip(_FROM_JOB, row, strict=True):
         setattr(jobstate, attname, value)
     jobstate._state.adding = False
@@ -131,8 +139,9 @@ _FROM_JOB = {"created_at": 'job."updated_at"', "job_id": 'job."id"', "team_id": 
 
 
 @functools.cache
-def _report_statement(audited):
-    """``jobstate_create``'s statement (with the audit entry if ``audited``), the jobstate's
+def _report_statement(audited, condition=""):
+    """``jobstate_create``'s statement (with the audit entry if ``audited``, the job found where
+    ``condition`` holds, SQL on its table as ``scope_sql`` gives it), the jobstate's
     fields whose values are its parameters, and the audit entry's, in the order of the parameters.
 
     Built from the models' fields: a column added to ``JobState`` is written without a change here.
@@ -151,7 +160,7 @@ def _report_statement(audited):
     returning = ", ".join(f'"{field.column}"' for field in from_job)
     sql = (
         f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = clock_timestamp() '
-        'WHERE "id" = %s AND "archived_at" IS NULL RETURNING "id", "team_id", "updated_at"), '
+        f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id", "updated_at"), '
         f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
         f"({names}) "
         f"SELECT {', '.join(['%s'] * len(columns) + list(_FROM_JOB.values()))} FROM job "

@@ -25,6 +25,13 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         "invalid_uuid": '"{value}" is not a valid UUID.',
     }
 
+    def __init__(self, *, found_by_write=False, **kwargs):
+        # ``found_by_write``: the id is checked in form only, and answered unknown by the write
+        # that uses it, whose statement finds the row in the caller's scope itself (a jobstate's
+        # job): the row read once, by the write, under its lock, instead of before it.
+        self.found_by_write = found_by_write
+        super().__init__(**kwargs)
+
     def get_queryset(self):
         request = self.context.get("request")
         return self.queryset.for_user(getattr(request, "user", None))
@@ -48,6 +55,8 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
             self.fail("invalid_uuid", value=str(data)[:64])
         if self.pk_field is not None:
             return super().to_internal_value(data)
+        if self.found_by_write:
+            return pk
         request = self.context.get("request")
         row = self.queryset.get_for_user(getattr(request, "user", None), pk)
         if row is None:

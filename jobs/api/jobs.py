@@ -65,7 +65,8 @@ class JobStateSerializer(DCIModelSerializer):
     validated by it, written from its ``validated_data`` (``services.jobstate_create``) and
     answered by it."""
 
-    job_id = ScopedRelatedField(source="job", queryset=Job.objects.all())
+    # The job is found by the report's own statement, in the caller's scope (jobstate_create).
+    job_id = ScopedRelatedField(queryset=Job.objects.all(), found_by_write=True)
     team_id = serializers.UUIDField(read_only=True)
     status = serializers.ChoiceField(choices=Status.choices)
     comment = StringField(required=False, allow_blank=True, allow_null=True, max_length=65536)
@@ -268,7 +269,8 @@ class JobStateViewSet(DCIViewSet):
     def perform_create(self, serializer):
         # The audit entry is written with the jobstate, by the same statement.
         audit = self.audit_values(self.request, status.HTTP_201_CREATED)
-        jobstate = services.jobstate_create(audit=audit, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        jobstate = services.jobstate_create(job=data.pop("job_id"), user=self.request.user, audit=audit, **data)
         self.audited = True
         return jobstate
 
