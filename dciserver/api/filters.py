@@ -16,7 +16,7 @@ import copy
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import BooleanField, Q
 from django_filters import Filter, FilterSet
 from django_filters.utils import get_model_field
 
@@ -91,6 +91,9 @@ class WhereFilter(Filter):
     def typed(self, value):
         """A column value as the model field's Python value: ``ValidationError`` when it is not one
         (its ``params["value"]`` the value read, its message the model field's)."""
+        if isinstance(self.model_field, BooleanField):
+            # The wire's booleans are JSON's (``where=recheck:true``); Django reads ``True``/``t``/``1``.
+            value = {"true": "1", "false": "0"}.get(value.lower(), value)
         try:
             return self.model_field.to_python(value)
         except ValidationError as exc:

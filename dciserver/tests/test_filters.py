@@ -144,3 +144,15 @@ def test_a_foreign_key_is_declared_by_its_wire_key_and_reads_the_column():
     team_filter = declare("teams.RemoteCI", ["team_id"]).base_filters["team_id"]
 
     assert (team_filter.field_name, team_filter.model_field.get_internal_type()) == ("team_id", "UUIDField")
+
+
+@pytest.mark.parametrize("where", ["where=recheck:{}", "recheck={}"])
+def test_a_boolean_key_takes_the_wires_true_and_false(admin_client, job, where):
+    copy = admin_client.post(f"/api/v1/jobs/{job.id}/recheck").json()["job"]
+
+    rechecks = admin_client.get("/api/v1/jobs?" + where.format("true")).json()
+    firsts = admin_client.get("/api/v1/jobs?" + where.format("false")).json()
+
+    assert [j["id"] for j in rechecks["jobs"]] == [copy["id"]]
+    assert [j["id"] for j in firsts["jobs"]] == [str(job.id)]
+    assert admin_client.get("/api/v1/jobs?" + where.format("maybe")).status_code == 400
