@@ -109,10 +109,8 @@ def jobstate_create(*, job, user=None, audit=None, **fields):
     by it too.
     """
     job_id = getattr(job, "pk", job)
-    scope = ("", []) if user is None else Job.objects.scope_sql(user)
-    if scope is None:  # a scope that is not a condition on the job's row: asked before
-        scope = ("", []) if Job.objects.get_for_user(user, job_id) is not None else (" AND FALSE", [])
-    condition, scope_params = scope
+    readable, scope_params = ("", []) if user is None else Job.objects.readable_sql(user)
+    condition = f" AND {readable}" if readable else ""
     jobstate = JobState(job_id=job_id, **fields)
     sql, columns, audit_fields = _report_statement(audit is not None, condition)
     params = [jobstate.status, new_etag(), job_id, *scope_params]
@@ -141,7 +139,7 @@ _FROM_JOB = {"created_at": 'job."updated_at"', "job_id": 'job."id"', "team_id": 
 @functools.cache
 def _report_statement(audited, condition=""):
     """``jobstate_create``'s statement (with the audit entry if ``audited``, the job found where
-    ``condition`` holds, SQL on its table as ``scope_sql`` gives it), the jobstate's
+    ``condition`` holds, SQL on its table as ``readable_sql`` gives it), the jobstate's
     fields whose values are its parameters, and the audit entry's, in the order of the parameters.
 
     Built from the models' fields: a column added to ``JobState`` is written without a change here.
