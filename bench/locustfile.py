@@ -26,7 +26,7 @@ PLAN = json.loads(open(os.environ["BENCH_PLAN"]).read()) if os.environ.get("BENC
 ITERATIONS = int(os.environ.get("BENCH_ITERATIONS", "0"))
 LIST_URL = "/api/v1/jobs?limit=50&embed=remoteci,jobdefinition,team"
 # The page a modern client reads: every to-one and to-many relation of a job.
-LIST_MODERN_URL = "/api/v1/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files"
+LIST_MODERN_URL = "/api/v1/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files,results"
 
 
 def basic(name):

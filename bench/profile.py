@@ -39,7 +39,7 @@ KINDS = [
             "drf_orjson_renderer/",
         ),
     ),  # fmt: skip
-    ("column reader", ("dciserver/api/rows.py",)),
+    ("reader", ("dciserver/api/reader.py",)),
     ("upload body", ("gunicorn/http/body.py", "gunicorn/http/unreader.py", "_spooled", "tempfile.py", "storage.py")),
     ("JUnit", ("files/junit.py", "_junit_store", "xml/etree")),
     (

@@ -72,7 +72,7 @@ class Scenario:
 
 
 LIST = "/jobs?limit=50&embed=remoteci,jobdefinition,team"
-LIST_MODERN = "/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files"
+LIST_MODERN = "/jobs?limit=50&embed=remoteci,team,topic,components,jobstates,files,results"
 SCHEDULE = "POST /jobs/schedule, 100 remotecis at once"
 
 

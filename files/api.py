@@ -68,6 +68,20 @@ class FileSerializer(DCIModelSerializer):
         return services.file_inline_content(file)
 
 
+class JUnitResultSerializer(DCIModelSerializer):
+    """A JUnit file's summary, as a job inlines it (``embed=results``): identified by its file."""
+
+    id = serializers.UUIDField(source="file_id", read_only=True)
+    file_id = serializers.UUIDField(read_only=True)
+    job_id = serializers.UUIDField(read_only=True)
+    success = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = JUnitResult
+        fields = ("id", "name", "total", "success", "skips", "failures", "errors", "time", "job_id", "file_id")
+        read_only_fields = fields
+
+
 class FileMetadataSerializer(serializers.Serializer):
     """What describes an upload: the ``DCI-*`` headers of a raw upload, or the keys of a JSON one."""
 
@@ -372,5 +386,6 @@ class JobFileViewSet(FileViewSet):
         return Response({"_meta": {"count": len(entries)}, "results": entries})
 
 
-# GET /jobs?embed=files: declared here, as files depend on jobs.
+# GET /jobs?embed=files,results: declared here, as files depend on jobs.
 JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True))
+JobViewSet.add_embed("results", Embed("junit_results", JUnitResultSerializer, many=True, order_by=("name",)))

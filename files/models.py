@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from dciserver.models import BaseModel, team_members
+from dciserver.models import BaseModel, ScopedQuerySet, team_members, through
 from teams.models import Team
 
 
@@ -45,6 +45,11 @@ class File(BaseModel):
         return f"{hexid[:2]}/{hexid}"
 
 
+class JUnitResultQuerySet(ScopedQuerySet):
+    # A result is read while its file is: an archived file's results leave with it.
+    readable = models.Q(file__archived_at__isnull=True)
+
+
 class JUnitResult(models.Model):
     """The summary of one JUnit file, computed once at upload."""
 
@@ -59,6 +64,8 @@ class JUnitResult(models.Model):
     # Why the file could not be parsed; empty when it was.
     error = models.TextField(blank=True, default="")
 
+    objects = JUnitResultQuerySet.as_manager()
+
     class Meta:
         verbose_name = "JUnit result"
         indexes = [
@@ -68,6 +75,11 @@ class JUnitResult(models.Model):
 
     def __str__(self):
         return self.name or str(self.file_id)
+
+    @classmethod
+    def visible_to(cls, user):
+        """Whoever reads its file."""
+        return through(cls, "file", user)
 
     @property
     def success(self):

@@ -2,9 +2,7 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch
 from django.utils.datastructures import MultiValueDict
-from django.utils.module_loading import import_string
 
 from dciserver.api.exceptions import BadRequest
 
@@ -16,11 +14,10 @@ MAX_LIMIT = 1000
 class Embed:
     """An ``embed`` element: a relation rendered next to its ``<x>_id`` field.
 
-    ``path`` is the ORM path of the relation; to-one relations are joined
-    (``select_related``), to-many ones prefetched in one query each, so an embed
-    never adds a query per row. Either way the related rows are those the caller
-    may read directly (their model's ``for_user``): one they may not is ``null``,
-    or left out of a to-many list.
+    ``path`` is the ORM path of the relation. ``dciserver.api.reader`` joins to-one relations into
+    the page's statement and reads each to-many one by one statement for the whole page; either
+    way the related rows are those the caller may read directly (their model's scope): one they
+    may not is ``null``, or left out of a to-many list.
     """
 
     path: str
@@ -29,19 +26,6 @@ class Embed:
     many: bool = False
     # The order of a to-many embed's rows.
     order_by: tuple = ("created_at",)
-
-
-def embedded_model(model, path):
-    """The model an embed's ORM ``path`` leads to from ``model``."""
-    for name in path.split("__"):
-        model = model._meta.get_field(name).related_model
-    return model
-
-
-def readable_rows(model, user):
-    """The rows of ``model`` that ``user`` may read directly (none where it declares no scope)."""
-    for_user = getattr(model._default_manager, "for_user", None)
-    return for_user(user) if for_user is not None else model._default_manager.none()
 
 
 def _integer(params, name, default):
@@ -151,77 +135,3 @@ def parse_embed(raw, embeds):
             if prefix in embeds and prefix not in names:
                 names.append(prefix)
     return names
-
-
-def _seen(name):
-    """The annotation saying whether the caller may read the row of the to-one embed ``name``."""
-    return f"embed_seen_{name.replace('.', '_')}"
-
-
-def apply_embeds(queryset, names, embeds, user):
-    """Join the to-one embeds and prefetch the to-many ones, each read as ``user`` reads its
-    model (``for_user``): a constant number of queries. Whether a joined row is readable is a
-    column of the page's own statement (``EXISTS``), read by ``render_page_embeds``."""
-    joins, seen, prefetches = [], {}, []
-    for name in names:
-        spec = embeds[name]
-        readable = readable_rows(embedded_model(queryset.model, spec.path), user)
-        if spec.many:
-            prefetches.append(Prefetch(spec.path, queryset=readable.order_by(*spec.order_by)))
-        else:
-            joins.append(spec.path)
-            seen[_seen(name)] = Exists(readable.filter(pk=OuterRef(spec.path)))
-    if joins:
-        queryset = queryset.select_related(*joins).annotate(**seen)
-    if prefetches:
-        queryset = queryset.prefetch_related(*prefetches)
-    return queryset
-
-
-def render_embeds(instance, data, names, embeds, context):
-    """Place each embedded object next to its ``<x>_id`` field; dotted names nest."""
-    render_page_embeds([instance], [data], names, embeds, context)
-    return data
-
-
-def render_page_embeds(instances, rows, names, embeds, context):
-    """``render_embeds`` for a whole page (read by ``apply_embeds``): one serializer per embed,
-    each related row rendered once. A to-one row the caller may not read renders as ``null``.
-
-    Building a DRF serializer (its fields are deep-copied for every instance) costs more than
-    rendering a row, so a serializer per row and per embed dominated a list of 50 jobs; and rows
-    of a page share their related rows (a team's jobs share the team, most of their remotecis).
-    """
-    for name in names:
-        spec = embeds[name]
-        serializer = import_string(spec.serializer) if isinstance(spec.serializer, str) else spec.serializer
-        parts = name.split(".")
-        placements = []
-        for instance, data in zip(instances, rows, strict=True):
-            target = data
-            for part in parts[:-1]:
-                target = target.get(part)
-                if target is None:
-                    break
-            if target is None:
-                continue
-            related = instance
-            for attr in spec.path.split("__"):
-                related = getattr(related, attr, None) if related is not None else None
-            if spec.many:
-                related = list(related.all()) if related is not None else []
-            elif not getattr(instance, _seen(name), False):
-                related = None  # not read by apply_embeds, or not readable by the caller
-            placements.append((target, related))
-        unique = {}
-        for _, related in placements:
-            for item in related if spec.many else [related]:
-                if item is not None:
-                    unique.setdefault(item.pk, item)
-        rendered = dict(zip(unique, serializer(list(unique.values()), many=True, context=context).data, strict=True))
-        for target, related in placements:
-            # A copy each, so that a nested embed written into one row's object stays in that row.
-            if spec.many:
-                target[parts[-1]] = [dict(rendered[item.pk]) for item in related]
-            else:
-                target[parts[-1]] = dict(rendered[related.pk]) if related is not None else None

@@ -3,13 +3,12 @@
 import copy
 import uuid
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import timezone
-from rest_framework import relations, serializers
-from rest_framework.fields import SkipField
+from rest_framework import serializers
 
 from dciserver.api.parsers import MAX_DEPTH
+from dciserver.api.reader import Shape
 from dciserver.models import BaseModel
 
 
@@ -197,38 +196,8 @@ class DCIModelSerializer(serializers.ModelSerializer):
         return list(validators)
 
     def to_representation(self, instance):
-        """DRF's representation, with the generic attribute lookup done once per field, not per row.
-
-        For a field that reads one model column (or a foreign key's id), the value is read
-        straight from the row and given to the field's own ``to_representation``; any other
-        field goes through DRF's steps. The output is DRF's, a page of rows costs about half.
-        """
-        if not isinstance(instance, models.Model):
-            return super().to_representation(instance)
-        # A plan whose fields all read a column depends on the class alone, and rendering with it
-        # touches no per-instance state: it is kept on the class, so a serializer that only
-        # renders never builds (deep-copies) its fields.
-        plan = type(self).__dict__.get("_shared_plan") or self.__dict__.get("_representation_plan")
-        if plan is None or plan[0] is not type(instance):
-            plan = self._representation_plan = (
-                type(instance),
-                [field_plan(f, type(instance)) for f in self._readable_fields],
-            )
-            if all(attname is not None for _, attname, _, _ in plan[1]):
-                type(self)._shared_plan = plan
-        ret = {}
-        for name, attname, convert, field in plan[1]:
-            if attname is None:
-                try:
-                    attribute = field.get_attribute(instance)
-                except SkipField:
-                    continue
-                check = attribute.pk if isinstance(attribute, relations.PKOnlyObject) else attribute
-                ret[name] = None if check is None else field.to_representation(attribute)
-                continue
-            value = getattr(instance, attname)
-            ret[name] = None if value is None else value if convert is None else convert(value)
-        return ret
+        # The representation every read of the API gives (``dciserver.api.reader``): one renderer.
+        return Shape.of(type(self), type(instance)).represent(instance, self)
 
 
 def _holds_fields(field):
@@ -237,41 +206,3 @@ def _holds_fields(field):
         or (isinstance(value, (list, tuple)) and any(isinstance(v, serializers.Field) for v in value))
         for value in vars(field).values()
     )
-
-
-def field_plan(field, model):
-    """``(name, attname, convert, field)``: the column a field reads and how its value is rendered.
-
-    ``attname`` is ``None`` when the field is not a plain column read (DRF's steps then apply);
-    ``convert`` is ``None`` when the value is rendered as it is (a foreign key's id).
-    """
-    general = (field.field_name, None, None, field)
-    if len(field.source_attrs) != 1 or field.source == "*":
-        return general
-    try:
-        model_field = model._meta.get_field(field.source)
-    except FieldDoesNotExist:
-        return general
-    if not model_field.concrete or model_field.many_to_many:
-        return general
-    if isinstance(field, relations.RelatedField):
-        simple = (
-            type(field).get_attribute is relations.RelatedField.get_attribute
-            and type(field).to_representation is relations.PrimaryKeyRelatedField.to_representation
-            and field.use_pk_only_optimization()
-            and field.pk_field is None
-            and model_field.is_relation
-        )
-        return (field.field_name, model_field.attname, None, field) if simple else general
-    if type(field).get_attribute is not serializers.Field.get_attribute:
-        return general
-    if model_field.is_relation and field.source != model_field.attname:
-        # A plain field reading a foreign key by name gets the related object: not a column.
-        return general
-    as_text = type(field) in (serializers.CharField, StringField) or (
-        type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose"
-    )
-    if as_text:
-        # What their ``to_representation`` does.
-        return (field.field_name, model_field.attname, str, field)
-    return (field.field_name, model_field.attname, field.to_representation, field)

@@ -6,12 +6,12 @@ import uuid
 from django.db import connections, transaction
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from dciserver import prepared
-from dciserver.api import query, rows
+from dciserver.api import query
 from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed
+from dciserver.api.reader import Reader
 from dciserver.models import AuditLog, MutableModel, conflicts_as, insert
 
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -50,6 +50,13 @@ def none_match(request, etag):
     """``If-None-Match`` names ``etag`` (or ``*``): the client's copy is current."""
     raw = request.headers.get("If-None-Match", "")
     return any(sent == "*" or bare_etag(sent) == etag for sent in raw.split(",") if sent.strip())
+
+
+def _value(model, statement):
+    """The one value ``statement`` (``(sql, params)``) reads."""
+    with connections[model._default_manager.db].cursor() as cursor:
+        prepared.execute(cursor, *statement)
+        return int(cursor.fetchone()[0])
 
 
 def same_value(sent, current):
@@ -164,131 +171,74 @@ class DCIViewSet(viewsets.GenericViewSet):
         self.audited_object_id = instance.pk
         return instance
 
-    def page_reader(self, embeds):
-        """Reads this resource's rows (with ``embeds``) as representations straight from columns,
-        or ``None`` where the serializer needs its objects (see ``dciserver.api.rows``)."""
-        if any(
-            type(p).has_object_permission is not BasePermission.has_object_permission for p in self.get_permissions()
-        ):
-            return None
-        reader = rows.page_reader(self.get_serializer_class(), self.model, tuple(embeds), self.embeds)
-        return reader.for_user(self.request.user) if reader is not None else None
+    def reader(self, embeds=()):
+        """The reader of this resource's representation with ``embeds`` (``dciserver.api.reader``)."""
+        return Reader.of(self.serializer_class, self.model, embeds, self.embeds)
 
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}
 
-    def serialize(self, instance, embeds=()):
-        data = self.get_serializer(instance).data
-        return query.render_embeds(instance, data, embeds, self.embeds, self.get_serializer_context())
-
-    def scope_sql(self):
-        """The caller's scope as SQL on the resource's table (``scope_sql`` of the model's
-        queryset), or ``None`` where it needs the queryset (a join, or ``joins`` to read)."""
-        scope_sql = getattr(self.model.objects, "scope_sql", None)
-        return scope_sql(self.request.user) if scope_sql is not None and not self.joins else None
-
     def list(self, request, *args, **kwargs):
-        scope = self.scope_sql()
-        if scope is not None:
-            # The caller's scope is a condition on the table: no queryset unless ``where`` asks.
-            return self.list_response(None, counted=self.count_list, scope=scope)
-        return self.list_response(self.get_queryset(), counted=self.count_list)
-
-    def count_list(self, where):
-        """The count of the caller's whole list under the raw ``where`` clauses, where the resource
-        keeps it rather than counting rows (``count_sql``); ``None``: count the rows."""
-        count_sql = self.count_sql(where)
-        if count_sql is None:
-            return None
-        with connections[self.model.objects.db].cursor() as cursor:
-            prepared.execute(cursor, *count_sql)
-            return int(cursor.fetchone()[0])
+        return self.list_response()
 
     def count_sql(self, where):
-        """The kept count of the caller's whole list (jobs) as ``(sql, params)`` of one value, which
-        a page's statement can also read as a column; ``None`` where the resource counts rows."""
+        """The count of the caller's whole list under the raw ``where`` clauses, where the resource
+        keeps it rather than counting rows (jobs), as ``(sql, params)`` of one value; ``None``
+        where the resource counts rows."""
         return None
 
-    def list_response(self, queryset, counted=None, scope=None):
-        """The list page: of ``queryset``, or where it is ``None``, of the live rows in ``scope``
-        (``scope_sql``'s condition and parameters), read straight by SQL when nothing else filters."""
+    def list_response(self, queryset=None):
+        """The list page of the caller's rows, or of ``queryset``'s (a sub-route's rows)."""
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
         filterset = query.where_filterset(where, self.filterset_class)
-        embeds = query.parse_embed(params.get("embed"), self.embeds)
-        reader = self.page_reader(embeds)
-        if queryset is None:
-            if reader is not None and filterset is None:
-                return self.scoped_page(reader, scope, where, order_by, limit, offset)
-            queryset = self.get_queryset()
+        reader = self.reader(query.parse_embed(params.get("embed"), self.embeds))
+        user, context = self.request.user, self.get_serializer_context()
+        if queryset is None and filterset is None:
+            # The caller's whole list: the page and its count are one statement.
+            count_sql = self.count_sql(where) or reader.count(user)
+            data, count = [], None
+            if offset < MAX_OFFSET:
+                data, count = reader.page(user, context, order_by, limit, offset, count_sql)
+            if count is None:  # a page without rows: the count alone
+                count = _value(self.model, count_sql)
+            return Response({self.plural: data, "_meta": {"count": count}})
+        # Rows chosen by a queryset: its ids, then the rows.
+        count_sql = self.count_sql(where) if queryset is None else None
+        queryset = self.get_queryset() if queryset is None else queryset
         if filterset is not None:
             queryset = filterset.filter_queryset(queryset)
-        count = counted(where) if counted is not None else None
-        if count is None:
-            count = queryset.count()
-        # Past the end there is nothing to read (and an offset beyond bigint would not even parse).
-        if offset >= count:
-            data = []
-        elif reader is not None:
-            data = reader.read(queryset.order_by(*order_by)[offset : offset + limit], order_by)
-        else:
-            ordered = query.apply_embeds(queryset.order_by(*order_by), embeds, self.embeds, self.request.user)
-            page = list(ordered[offset : offset + limit])
-            data = self.get_serializer(page, many=True).data
-            query.render_page_embeds(page, data, embeds, self.embeds, self.get_serializer_context())
-        return Response({self.plural: data, "_meta": {"count": count}})
-
-    def read_one(self, reader):
-        """The representation of the row the URL names, in a list of one (or none): by the
-        caller's scope as SQL where it is a condition on the table, else by the queryset."""
-        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        scope = self.scope_sql() if _is_uuid(value) else None
-        if scope is None:
-            return reader.read(self.lookup(self.get_queryset())[:1])
-        condition, params = scope
-        meta = self.model._meta
-        by_id = f'{condition} AND "{meta.db_table}"."{meta.pk.column}" = %s'
-        return reader.read_live(self.model.objects.db, by_id, [*params, uuid.UUID(value)], (), 1)
-
-    def scoped_page(self, reader, scope, where, order_by, limit, offset):
-        condition, params = scope
-        db = self.model.objects.db
-        count_sql = self.count_sql(where)
-        if count_sql is not None and offset < MAX_OFFSET:
-            # A kept count (jobs): read by the page's own statement, as a last column of its rows.
-            data, count = reader.read_live_counted(db, condition, params, order_by, limit, offset, count_sql)
-            if count is None:  # a page without rows: the count alone
-                count = self.count_list(where)
-            return Response({self.plural: data, "_meta": {"count": count}})
-        count = self.count_list(where) if count_sql is not None else reader.count_live(db, condition, params)
-        data = reader.read_live(db, condition, params, order_by, limit, offset) if offset < count else []
-        return Response({self.plural: data, "_meta": {"count": count}})
+        count = _value(self.model, count_sql) if count_sql is not None else queryset.count()
+        ids = []
+        if offset < count:  # past the end there is nothing to read (an offset beyond bigint would not even parse)
+            ids = list(queryset.order_by(*order_by).values_list("pk", flat=True)[offset : offset + limit])
+        return Response({self.plural: reader.by_ids(user, context, ids), "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):
-        embeds = query.parse_embed(request.query_params.get("embed"), self.embeds)
-        reader = self.page_reader(embeds)
-        if reader is not None:
-            found = self.read_one(reader)
-            if not found:
-                raise NotFound()
-            data = found[0]
-            etag = data.get("etag")
+        reader = self.reader(query.parse_embed(request.query_params.get("embed"), self.embeds))
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        user, context = request.user, self.get_serializer_context()
+        if _is_uuid(value):
+            found = reader.one(user, context, uuid.UUID(value))
         else:
-            instance = self.get_object(query.apply_embeds(self.get_queryset(), embeds, self.embeds, request.user))
-            etag = getattr(instance, "etag", None)
+            ids = self.lookup(self.get_queryset()).values_list("pk", flat=True)[:1]
+            found = reader.by_ids(user, context, list(ids))
+        if not found:
+            raise NotFound()
+        data = found[0]
+        etag = data.get("etag")
         if etag and none_match(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        if reader is not None:
-            return Response({self.singular: data}, headers={"ETag": etag} if etag else {})
-        return self.one_response(instance, embeds=embeds)
+        return Response({self.singular: data}, headers={"ETag": etag} if etag else {})
 
-    def one_response(self, instance, status_code=status.HTTP_200_OK, embeds=()):
+    def one_response(self, instance, status_code=status.HTTP_200_OK):
         if status_code == status.HTTP_201_CREATED:
             self.audited_object_id = instance.pk
         headers = {"ETag": instance.etag} if getattr(instance, "etag", None) else {}
-        return Response({self.singular: self.serialize(instance, embeds)}, status=status_code, headers=headers)
+        data = self.serializer_class(instance, context=self.get_serializer_context()).data
+        return Response({self.singular: data}, status=status_code, headers=headers)
 
     # Writing --------------------------------------------------------------
 

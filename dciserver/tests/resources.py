@@ -197,6 +197,7 @@ RESOURCES = [
             "components",
             "jobstates",
             "files",
+            "results",
         ),
         by_name=False,
     ),

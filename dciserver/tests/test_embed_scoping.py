@@ -4,8 +4,8 @@ An embedded object is a read of another resource: the caller sees it exactly whe
 ``GET /<its plural>/<its id>`` would answer them 200. One that they may not read is rendered as
 ``null`` for a to-one embed (the row still lists, its relation is hidden) and left out of the list
 of a to-many embed. The cases are generated from the viewsets' declared ``embeds`` (nested and
-to-many ones included), for every role, for lists and objects, through both ways a page is read
-(straight from columns, and through the serializers), in a world where rows have moved: a
+to-many ones included), for every role, for objects and for lists whether chosen by the caller's
+scope alone or by a filter (the reader's two ways of choosing a page), in a world where rows have moved: a
 remoteci moved to another team, a user moved to another team, a topic unsubscribed from the team,
 and archived rows still referenced by live ones.
 """
@@ -21,6 +21,10 @@ from conftest import PASSWORD, client_for, if_match
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1"
+JUNIT = (
+    b'<testsuite name="unit" tests="2"><testcase classname="a" name="ok"/>'
+    b'<testcase classname="a" name="ko"><failure/></testcase></testsuite>'
+)
 
 
 def _routes():
@@ -30,6 +34,8 @@ def _routes():
 
 
 def _plural_of(model):
+    if model._meta.pk.is_relation:
+        model = model._meta.pk.related_model  # a row identified by another (a JUnit result by its file)
     return next(prefix for prefix, viewset in _routes().items() if viewset.model is model)
 
 
@@ -62,7 +68,7 @@ def test_the_cases_cover_every_declared_embed():
     covered = {(plural, name) for plural, embed in CASES for name in embed.split(",")}
     assert covered == declared
     # Nested and to-many embeds are among them.
-    assert {("jobs", "jobdefinition.topic"), ("jobs", "components"), ("jobs", "files")} <= covered
+    assert {("jobs", "jobdefinition.topic"), ("jobs", "components"), ("jobs", "files"), ("jobs", "results")} <= covered
 
 
 @pytest.fixture
@@ -88,6 +94,7 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
         row.components.add(*components)
         jobstate = JobState.objects.create(job=row, team=row.team, status="running")
         file_create(job=row, jobstate=jobstate, name="console.log", stream=io.BytesIO(b"log\n"))
+        file_create(job=row, name="unit.xml", mime="application/junit", stream=io.BytesIO(JUNIT))
         return row, jobstate
 
     t1, c1, jd1 = topic("RHEL-9", team)
@@ -105,7 +112,7 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     job_a, jobstate_a = job(stays, t1, jd1, [c1, c1_old])
     old_jobstate = JobState.objects.create(job=job_a, team=team, status="pre-run")
     file_create(job=job_a, jobstate=old_jobstate, name="pre-run.log", stream=io.BytesIO(b"pre\n"))
-    gone_file = file_create(job=job_a, name="gone.log", stream=io.BytesIO(b"gone\n"))
+    gone_file = file_create(job=job_a, name="gone.xml", mime="application/junit", stream=io.BytesIO(JUNIT))
     job(moves, t2, jd2, [c2])
     job(rivals, t3, jd3, [c3])
     job(retired, t4, jd4, [c4])
@@ -216,14 +223,11 @@ class Checker:
         self.hidden += len(every - readable)
 
 
-@pytest.mark.parametrize("reader", ["columns", "serializers"])
+@pytest.mark.parametrize("chosen", ["", "&where=state:active"], ids=["scope", "filter"])
 @pytest.mark.parametrize(("plural", "embed"), CASES, ids=[f"{p}?embed={e}" for p, e in CASES])
-def test_no_embed_shows_a_row_its_caller_cannot_read_directly(moved_world, plural, embed, reader, monkeypatch):
+def test_no_embed_shows_a_row_its_caller_cannot_read_directly(moved_world, plural, embed, chosen):
     from dciserver.api import query
-    from dciserver.api.viewsets import DCIViewSet
 
-    if reader == "serializers":
-        monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
     viewset = _routes()[plural]
     names = query.parse_embed(embed, viewset.embeds)
     everyone = moved_world.clients["super_admin"].get(f"{API}/{plural}?limit=1000").json()[plural]
@@ -231,13 +235,13 @@ def test_no_embed_shows_a_row_its_caller_cannot_read_directly(moved_world, plura
     violations = []
     for role, client in moved_world.clients.items():
         checker = Checker(client, role)
-        listed = client.get(f"{API}/{plural}?embed={embed}&limit=1000")
+        listed = client.get(f"{API}/{plural}?embed={embed}&limit=1000{chosen}")
         assert listed.status_code == 200, (role, listed.content[:300])
         # An embed hides related rows, never the rows listed.
-        plain = client.get(f"{API}/{plural}?limit=1000").json()[plural]
+        plain = client.get(f"{API}/{plural}?limit=1000{chosen}").json()[plural]
         assert [r["id"] for r in listed.json()[plural]] == [r["id"] for r in plain], (role, embed)
         for row in listed.json()[plural]:
-            checker.check(viewset.model, row, names, viewset.embeds, f"GET /{plural}?embed={embed}")
+            checker.check(viewset.model, row, names, viewset.embeds, f"GET /{plural}?embed={embed}{chosen}")
             rows += 1
         for every_row in everyone:
             one = client.get(f"{API}/{plural}/{every_row['id']}?embed={embed}")
@@ -286,15 +290,17 @@ def test_a_topic_unsubscribed_from_the_team_hides_its_rows_from_the_teams_jobs(m
 
 def test_archived_rows_are_left_out_of_a_to_many_embed(moved_world):
     job = moved_world.job_a
-    one = moved_world.clients["super_admin"].get(f"{API}/jobs/{job.id}?embed=components,jobstates,files").json()
+    one = moved_world.clients["super_admin"].get(f"{API}/jobs/{job.id}?embed=components,jobstates,files,results").json()
     live = {
         "components": set(job.components.filter(archived_at__isnull=True).values_list("pk", flat=True)),
         "jobstates": set(job.jobstates.filter(archived_at__isnull=True).values_list("pk", flat=True)),
         "files": set(job.files.filter(archived_at__isnull=True).values_list("pk", flat=True)),
+        "results": set(job.junit_results.filter(file__archived_at__isnull=True).values_list("pk", flat=True)),
     }
     for name, ids in live.items():
         assert {item["id"] for item in one["job"][name]} == {str(pk) for pk in ids}, name
-        assert getattr(job, name).count() > len(ids), name  # an archived one was there to leave out
+        every = getattr(job, "junit_results" if name == "results" else name).count()
+        assert every > len(ids), name  # an archived one was there to leave out
 
 
 def test_a_teams_page_of_jobs_with_its_scoped_embeds_is_one_statement(moved_world):
@@ -319,18 +325,15 @@ def test_a_teams_page_of_jobs_with_its_scoped_embeds_is_one_statement(moved_worl
     assert any(job["remoteci"] is None for job in jobs) and any(job["jobdefinition"] is None for job in jobs)
 
 
-@pytest.mark.parametrize("reader", ["columns", "serializers"])
-def test_scoped_embeds_add_no_query_per_row(moved_world, reader, monkeypatch):
+@pytest.mark.parametrize("chosen", ["", "&where=state:active"], ids=["scope", "filter"])
+def test_scoped_embeds_add_no_query_per_row(moved_world, chosen):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from dciserver.api.viewsets import DCIViewSet
     from jobs.models import Job
 
-    if reader == "serializers":
-        monkeypatch.setattr(DCIViewSet, "page_reader", lambda self, embeds: None)
     client = moved_world.clients["user"]
-    url = f"{API}/jobs?embed=team,remoteci,jobdefinition,jobdefinition.topic,topic,components,jobstates,files"
+    url = f"{API}/jobs?embed=team,remoteci,jobdefinition,jobdefinition.topic,topic,components,jobstates,files{chosen}"
     client.get(f"{API}/identity")  # the caller's credentials are verified once
     counts = []
     for _ in range(2):

@@ -76,7 +76,7 @@ def test_healthz_answers_503_when_the_database_does_not(anonymous_client):
 
 def test_an_api_call_while_the_database_is_down_answers_a_json_503(admin_client):
     admin_client.get("/api/v1/teams")  # authenticated once; the failure below is the read itself
-    with mock.patch("dciserver.models.DCIQuerySet.scope_sql", side_effect=OperationalError("gone")):
+    with mock.patch("dciserver.models.ScopedQuerySet.readable_sql", side_effect=OperationalError("gone")):
         response = admin_client.get("/api/v1/teams")
 
     assert response.status_code == 503
@@ -84,7 +84,7 @@ def test_an_api_call_while_the_database_is_down_answers_a_json_503(admin_client)
 
 
 def test_an_unexpected_crash_answers_a_json_500_without_details(admin_client):
-    with mock.patch("dciserver.models.DCIQuerySet.scope_sql", side_effect=RuntimeError("secret detail")):
+    with mock.patch("dciserver.models.ScopedQuerySet.readable_sql", side_effect=RuntimeError("secret detail")):
         response = admin_client.get("/api/v1/teams")
 
     assert response.status_code == 500
