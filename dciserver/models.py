@@ -259,27 +259,13 @@ class DCIQuerySet(ScopedQuerySet):
     def archived(self):
         return self.filter(archived_at__isnull=False)
 
-    def scope_sql(self, user):
-        """``for_user(user)`` as SQL on the model's own table beside ``archived_at IS NULL``:
-        ``(" AND <condition>", params)``, or ``None`` where the scope is not such a condition
-        (a join, a subquery) or the queryset is filtered: the caller then builds the queryset."""
-        if self.query.where:
-            return None  # a filtered queryset: its filters are not in the condition
-        scope = self.scope(user)
-        if scope is None:
-            return " AND FALSE", []
-        sql, params, joined = _condition_sql(self.model, Q(), scope, None, self.db)
-        if joined:
-            return None
-        return (f" AND {sql}" if sql else ""), list(params)
-
     def get_for_user(self, user, pk):
         """The row ``pk`` if ``user`` may see it, else ``None``: ``for_user(user).filter(pk=pk).first()``,
-        by ``select_by_pk`` where the scope is a plain condition."""
-        scope = self.scope_sql(user)
-        if scope is None:
+        by ``select_by_pk`` (the queryset's own filters, where it has any, by the ORM)."""
+        if self.query.where:
             return self.for_user(user).filter(pk=pk).first()
-        return self.select_by_pk(pk, *scope)
+        condition, params = self.readable_sql(user)
+        return self.select_by_pk(pk, f" AND {condition}" if condition else "", params)
 
     def select_by_pk(self, pk, condition="", params=(), related=None):
         """The live row ``pk`` (and ``condition``, SQL on its own table), as a model instance, or

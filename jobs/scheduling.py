@@ -3,7 +3,7 @@ code that does each step:
 
 0. **Who and what** (Python, ``_candidates``: one statement, ``_CANDIDATES`` or
    ``_candidates_seen_by``). The topic, live, else 404; through the API, the remoteci too, among
-   those the caller sees (``RemoteCI.objects.scope_sql``), else 404.
+   those the caller sees (``RemoteCI.objects.readable_sql``), else 404.
 1. **Candidates** (Python, ``_plan``, from the same statement's row). The topic's active job
    definitions by ``priority`` ascending, then ``created_at`` (``definitions`` in
    ``_CANDIDATE_CTES``); each one's component set is the newest active component of each of its
@@ -108,9 +108,10 @@ _SCHEDULE_AUDITED = (
 @functools.cache
 def _candidates_seen_by(condition):
     """``_CANDIDATES`` with, first, whether the remoteci is live and seen by a caller whose scope
-    is ``condition`` (``RemoteCI.objects.scope_sql``); a row even where the topic is unknown."""
+    is ``condition`` (``RemoteCI.objects.readable_sql``); a row even where the topic is unknown."""
     table = connection.ops.quote_name(RemoteCI._meta.db_table)
-    seen = f'EXISTS (SELECT FROM {table} WHERE {table}."id" = %s AND {table}."archived_at" IS NULL{condition})'
+    where = f'{table}."id" = %s' + (f" AND {condition}" if condition else "")
+    seen = f"EXISTS (SELECT FROM {table} WHERE {where})"
     return f"{_CANDIDATE_CTES}SELECT {seen}, {_CANDIDATE_COLUMNS}\n  FROM (SELECT) one LEFT JOIN topic ON true\n"
 
 
@@ -168,7 +169,7 @@ def job_schedule(
 
     An unknown or archived topic is a 404 (read with the candidates: no query of its own). The
     remoteci may be given by ``remoteci_id`` instead, with the caller's ``scope`` on remotecis
-    (``RemoteCI.objects.scope_sql``): one the caller can't see is a 404, checked with the
+    (``RemoteCI.objects.readable_sql``): one the caller can't see is a 404, checked with the
     candidates too.
 
     The decision and its writes are one statement: a transaction of its own when none is open;

@@ -151,7 +151,6 @@ class UserViewSet(DCIViewSet):
     filterset_class = UserFilter
     embeds = {"team": Embed("team", TeamSerializer)}
     lookup_by_name = True
-    joins = ("team",)
 
     SELF_SERVICE_FIELDS = {"password", "email", "fullname"}
 

@@ -14,9 +14,12 @@ A page chosen by anything else than the caller's scope and the sort (``where=``,
 filter, a name lookup) is chosen by its queryset: its ids are read, then its rows by those ids.
 """
 
+import operator
+from functools import partial
+
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import connections, models
-from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 from rest_framework import relations, serializers
 from rest_framework.settings import api_settings
@@ -28,54 +31,43 @@ def _identity(value):
     return value
 
 
-def _datetime_renderer(field):
-    output = getattr(field, "format", api_settings.DATETIME_FORMAT)
-    if type(field).to_representation is not serializers.DateTimeField.to_representation:
-        return field.to_representation
-    if not isinstance(output, str) or output.lower() == "iso-8601":
-        return field.to_representation
-    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
-    if zone is None:
-        return field.to_representation
-    # What DateTimeField.to_representation does for a timestamp (the database gives aware ones),
-    # without asking which time zone for every value.
-    return lambda value: timezone.localtime(value, zone).strftime(output)
+# DRF's format of dciserver's timestamps, and the ``to_char`` pattern writing the same text
+# (``FM``: the year unpadded, as ``strftime`` writes it).
+ISO_MICROSECONDS = "%Y-%m-%dT%H:%M:%S.%f"
+TO_CHAR_ISO = """to_char({} AT TIME ZONE '%s', 'FMYYYY-MM-DD"T"HH24:MI:SS.US')"""
 
 
-def renderer(field, model_field):
-    """How ``field`` renders the (not null) value of ``model_field``: the value as
-    ``field.to_representation`` writes it. Kinds whose representation is the value itself, or its
-    text, skip the call."""
-    kind = type(field)
-    if isinstance(field, relations.PrimaryKeyRelatedField) and field.pk_field is None:
-        return str if isinstance(model_field.target_field, models.UUIDField) else _identity
-    if kind is serializers.UUIDField and field.uuid_format == "hex_verbose":
-        return str
-    if isinstance(field, serializers.DateTimeField) and isinstance(model_field, models.DateTimeField):
-        return _datetime_renderer(field)
-    if kind.to_representation is serializers.CharField.to_representation and isinstance(
-        model_field, (models.CharField, models.TextField)
+def _expression(field, model_field):
+    """How a statement reads ``field`` from the column of ``model_field``: ``(SQL, renderer)``, the
+    SQL's ``{}`` the column, the renderer what turns the value read into its representation.
+
+    A kind whose representation is text PostgreSQL writes itself (a UUID, a timestamp in DRF's
+    format) is read as that text: the one way it renders, cheaper than building Python objects
+    to format them. Any other field renders its value by its own ``to_representation``, but where
+    the value is its representation (text, a boolean, an integer, JSON)."""
+    kind = type(field).to_representation
+    target = model_field.target_field if model_field.is_relation else model_field
+    if isinstance(target, models.UUIDField) and (
+        (isinstance(field, relations.PrimaryKeyRelatedField) and field.pk_field is None)
+        or (type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose")
     ):
-        return _identity
-    if kind.to_representation is serializers.ChoiceField.to_representation and all(
-        isinstance(value, str) for value in field.choices
-    ):
-        return _identity
-    if (kind.to_representation, type(model_field)) in _SAME_VALUE:
-        return _identity
-    if kind.to_representation is serializers.JSONField.to_representation and not field.binary:
-        return _identity
-    return field.to_representation
-
-
-_SAME_VALUE = {
-    (serializers.BooleanField.to_representation, models.BooleanField),
-    (serializers.IntegerField.to_representation, models.IntegerField),
-    (serializers.IntegerField.to_representation, models.BigIntegerField),
-    (serializers.IntegerField.to_representation, models.SmallIntegerField),
-    (serializers.IntegerField.to_representation, models.PositiveIntegerField),
-    (serializers.IntegerField.to_representation, models.PositiveSmallIntegerField),
-}
+        return "{}::text", _identity
+    if kind is serializers.DateTimeField.to_representation and isinstance(model_field, models.DateTimeField):
+        zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+        if getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_MICROSECONDS and hasattr(zone, "key"):
+            return TO_CHAR_ISO % zone.key.replace("'", ""), _identity
+    same_value = {
+        serializers.CharField.to_representation: (models.CharField, models.TextField),
+        serializers.BooleanField.to_representation: models.BooleanField,
+        serializers.IntegerField.to_representation: models.IntegerField,
+    }
+    if isinstance(model_field, same_value.get(kind, ())):
+        return "{}", _identity
+    if kind is serializers.ChoiceField.to_representation and all(isinstance(v, str) for v in field.choices):
+        return "{}", _identity
+    if kind is serializers.JSONField.to_representation and not field.binary:
+        return "{}", _identity
+    return "{}", field.to_representation
 
 
 def _column(field, model):
@@ -106,34 +98,43 @@ _SHAPES = {}
 
 
 class Shape:
-    """What a serializer reads from a model's rows: for each readable field, its column and renderer.
-
-    A serializer with a field that is no column (a method field, a property) reads every column,
-    and that field renders from the model object those columns make."""
+    """What a serializer reads from a model's rows: for each readable field, the SQL reading it and
+    its renderer. A serializer with a field that is no column (a method field, a property) also
+    reads every column as it is: that field renders from the model object they make."""
 
     def __init__(self, serializer_class, model):
         self.serializer_class, self.model = serializer_class, model
-        fields = [field for field in serializer_class().fields.values() if not field.write_only]
-        by_name = {field.field_name: field for field in fields}
-        columns = {field.field_name: _column(field, model) for field in fields}
-        self.computed = tuple(name for name, column in columns.items() if column is None)
+        fields = {field.field_name: field for field in serializer_class().fields.values() if not field.write_only}
+        columns = {name: _column(field, model) for name, field in fields.items()}
         pk = model._meta.pk
-        # The primary key first (an embedded row's id says whether there is one), then the rest.
-        needed = model._meta.concrete_fields if self.computed else columns.values()
-        self.selected = [pk, *{column: None for column in needed if column is not None and column is not pk}]
-        self.attnames = tuple(column.attname for column in self.selected)
-        self.concrete = tuple(field.attname for field in model._meta.concrete_fields)
-        # (position in the row, the ORM's conversion) of each column that has one.
-        self.conversions = tuple(
-            (index, column.from_db_value)
-            for index, column in enumerate(self.selected)
-            if hasattr(column, "from_db_value")
-        )
-        # (name, attname or None where computed, renderer)
-        self.fields = tuple(
-            (name, None, None) if column is None else (name, column.attname, renderer(by_name[name], column))
-            for name, column in columns.items()
-        )
+        # The SQL of each value read, on ``{alias}``: the primary key first, as text (an embedded
+        # row's id says whether there is one; ids are keys), then one per field reading a column.
+        self.selected = [f'{{alias}}."{pk.column}"{_text(pk)}']
+        self.plain, self.rendered, self.computed = [], [], []  # (name, position[, renderer])
+        for name, column in columns.items():
+            if column is None:
+                self.computed.append(name)
+                continue
+            sql, render = _expression(fields[name], column)
+            convert = getattr(column, "from_db_value", None)  # the ORM's conversion (JSON)
+            if convert is not None:
+                render = _composed(render, convert)
+            sql = sql.format(f'{{alias}}."{column.column}"')
+            if sql in self.selected:
+                position = self.selected.index(sql)  # the id, read once
+            else:
+                position = len(self.selected)
+                self.selected.append(sql)
+            if render is _identity:
+                self.plain.append((name, position))
+            else:
+                self.rendered.append((name, position, render))
+        self.names = [name for name, _ in self.plain]
+        self.concrete = model._meta.concrete_fields
+        self.first_concrete = len(self.selected)
+        if self.computed:
+            # UUIDs as text here too: made into UUIDs only for an object a field reads.
+            self.selected += [f'{{alias}}."{field.column}"{_text(field)}' for field in self.concrete]
 
     @classmethod
     def of(cls, serializer_class, model):
@@ -143,36 +144,64 @@ class Shape:
         return shape
 
     def select(self, alias):
-        return [f'{alias}."{column.column}"' for column in self.selected]
+        return [sql.replace("{alias}", alias) for sql in self.selected]
 
-    def values(self, row, connection):
-        """A row of this shape's columns as the ORM's Python values, by attname."""
-        if self.conversions:
-            row = list(row)
-            for index, convert in self.conversions:
-                if row[index] is not None:
-                    row[index] = convert(row[index], None, connection)
-        return dict(zip(self.attnames, row, strict=True))
+    def renderer(self, start=0):
+        """A function rendering the row whose values (in ``selected``'s order) start at ``start``,
+        given the serializer whose bound fields render the computed ones."""
+        # (The primary key last: an itemgetter of one position would not give a tuple; zip stops
+        # before it.)
+        plain = operator.itemgetter(*[start + position for _, position in self.plain], start)
+        names, rendered, computed = self.names, self.rendered, self.computed
+        first = start + self.first_concrete
 
-    def render(self, values, serializer=None, instance=None):
-        """The representation of a row (``values`` by attname). Computed fields render from
-        ``instance`` (made from ``values`` where not given) through ``serializer``'s bound fields."""
-        data = {}
-        for name, attname, render in self.fields:
-            if attname is None:
-                if instance is None:
-                    instance = self.model.from_db(None, self.concrete, [values[a] for a in self.concrete])
-                field = serializer.fields[name]
-                attribute = field.get_attribute(instance)
-                data[name] = None if attribute is None else field.to_representation(attribute)
-            else:
-                value = values[attname]
-                data[name] = None if value is None else render(value)
-        return data
+        def render(row, serializer=None):
+            # The values that are their representation at once (a C loop), then the others.
+            data = dict(zip(names, plain(row), strict=False))
+            for name, position, render_value in rendered:
+                value = row[start + position]
+                data[name] = None if value is None else render_value(value)
+            if computed:
+                # The model object is made when a field reads it (a file's content does only
+                # where it is inlined).
+                instance = SimpleLazyObject(partial(self.instance, row[first : first + len(self.concrete)]))
+                for name in computed:
+                    field = serializer.fields[name]
+                    attribute = field.get_attribute(instance)
+                    data[name] = None if attribute is None else field.to_representation(attribute)
+            return data
 
-    def represent(self, instance, serializer):
-        """The representation of a model object, read by ``serializer`` (its fields bound, its context)."""
-        return self.render({attname: getattr(instance, attname) for attname in self.attnames}, serializer, instance)
+        return render
+
+    def instance(self, values):
+        """The model object of a row's columns, as the ORM makes it."""
+        converted = [
+            None
+            if value is None
+            else field.from_db_value(value, None, None)
+            if hasattr(field, "from_db_value")
+            else field.to_python(value)
+            if _text(field)
+            else value
+            for field, value in zip(self.concrete, values, strict=True)
+        ]
+        return self.model.from_db(None, [field.attname for field in self.concrete], converted)
+
+
+def _text(field):
+    """``::text`` where ``field`` holds UUIDs: read as text, the representation of a UUID."""
+    return "::text" if isinstance(getattr(field, "target_field", field), models.UUIDField) else ""
+
+
+def _composed(render, convert):
+    if render is _identity:
+        return lambda value: convert(value, None, None)
+    return lambda value: render(convert(value, None, None))
+
+
+def _array(keys):
+    """``keys`` (text or numbers) as the text of a PostgreSQL array, which the statement casts."""
+    return "{" + ",".join(map(str, keys)) + "}"
 
 
 def _readable(model, user, alias):
@@ -221,6 +250,10 @@ class Reader:
     def __init__(self, serializer_class, model, embeds=(), specs=None):
         self.model = model
         self.shape = Shape.of(serializer_class, model)
+        # The SQL type of the page's ids, which statements receive as the text of an array (``_array``).
+        self.key_type = model._meta.pk.db_type(connections[model._default_manager.db])
+        # Keys are read as the page's ids are (``Shape``): UUIDs as text.
+        self.key_text = _text(model._meta.pk)
         self.parts = []
         by_name = {}
         for name in embeds:
@@ -230,6 +263,13 @@ class Reader:
             self.parts.append(part)
         self.to_one = [part for part in self.parts if not part.many]
         self.to_many = [part for part in self.parts if part.many]
+        # Where each to-one embed's columns start in the page's rows, and how each part renders.
+        self.render = self.shape.renderer()
+        start = len(self.shape.selected)
+        for part in self.parts:
+            part.start = 0 if part.many else start
+            part.render = part.shape.renderer(part.start)
+            start += 0 if part.many else len(part.shape.selected)
 
     @classmethod
     def of(cls, serializer_class, model, embeds=(), specs=None):
@@ -277,11 +317,14 @@ class Reader:
             head.replace("{count}", f", ({count[0]})")
             + (f" WHERE {condition}" if condition else "")
             + _order_sql(self.model, order_by, "t0")
-            + " LIMIT %s OFFSET %s"
+            # Numbers in the text, not parameters: a statement prepared per page size keeps one
+            # generic plan, where PostgreSQL replans one with a parameterized LIMIT on every run.
+            + f" LIMIT {int(limit)} OFFSET {int(offset)}"
         )
-        rows = self._run(sql, [*count[1], *params, *condition_params, limit, offset])
+        rows = self._run(sql, [*count[1], *params, *condition_params])
         total = int(rows[0][-1]) if rows else None
-        return self._render([row[:-1] for row in rows], user, context), total
+        # The count, a last column, is past every part's columns: rendering never reads it.
+        return self._render(rows, user, context), total
 
     def by_ids(self, user, context, ids):
         """The rows ``ids`` (chosen by a queryset already scoped to ``user``), in that order."""
@@ -289,8 +332,9 @@ class Reader:
             return []
         head, params = self._from(user)
         pk = self.model._meta.pk.column
-        rows = self._run(f'{head.replace("{count}", "")} WHERE t0."{pk}" = ANY(%s)', [*params, list(ids)])
-        position = {pk_value: index for index, pk_value in enumerate(ids)}
+        sql = f'{head.replace("{count}", "")} WHERE t0."{pk}" = ANY(%s::{self.key_type}[])'
+        rows = self._run(sql, [*params, _array(ids)])
+        position = {str(pk_value): index for index, pk_value in enumerate(ids)}
         rows.sort(key=lambda row: position[row[0]])
         return self._render(rows, user, context)
 
@@ -310,52 +354,43 @@ class Reader:
     # Rendering -------------------------------------------------------------------------------
 
     def _render(self, rows, user, context):
-        connection = connections[self.model._default_manager.db]
-        serializers_ = {}
+        bound = {}
 
         def serializer_of(shape):
             # Bound fields, for a shape's computed fields only (built once per read).
-            if not shape.computed:
-                return None
-            if shape not in serializers_:
-                serializers_[shape] = shape.serializer_class(context=context)
-            return serializers_[shape]
+            if shape.computed and shape not in bound:
+                bound[shape] = shape.serializer_class(context=context)
+            return bound.get(shape)
 
         own = self.shape
-        own_serializer = serializer_of(own)
-        width = len(own.attnames)
+        serializer = serializer_of(own)
+        # A related row met again (a team's jobs share their team) is rendered once.
         seen = {}
         data = []
         for row in rows:
-            item = own.render(own.values(row[:width], connection), own_serializer)
+            item = self.render(row, serializer)
             objects = {None: item}
-            start = width
             for part in self.to_one:
-                shape = part.shape
-                end = start + len(shape.attnames)
-                holder = objects.get(part.parent)
-                related = row[start]  # the embedded row's id, first of its columns
-                if holder is None:
+                holder, related = objects.get(part.parent), row[part.start]  # its id, first of its columns
+                if holder is None or related is None:
                     objects[part] = None
-                elif related is None:
-                    holder[part.leaf] = objects[part] = None
-                else:
-                    rendered = seen.get((part, related))
-                    if rendered is None:
-                        rendered = shape.render(shape.values(row[start:end], connection), serializer_of(shape))
-                        seen[part, related] = rendered
-                    holder[part.leaf] = objects[part] = rendered
-                start = end
+                    if holder is not None:
+                        holder[part.leaf] = None
+                    continue
+                rendered = seen.get((part, related))
+                if rendered is None:
+                    rendered = seen[part, related] = part.render(row, serializer_of(part.shape))
+                holder[part.leaf] = objects[part] = rendered
             data.append(item)
         if self.to_many and data:
             ids = [row[0] for row in rows]
             for part in self.to_many:
-                children = self._children(part, user, ids, connection, serializer_of(part.shape))
+                children = self._children(part, user, ids, serializer_of(part.shape), seen)
                 for pk, item in zip(ids, data, strict=True):
                     item[part.leaf] = children.get(pk, [])
         return data
 
-    def _children(self, part, user, ids, connection, serializer):
+    def _children(self, part, user, ids, serializer, seen):
         """The rows of a to-many embed for the page's ``ids``, rendered and grouped by id."""
         shape, relation = part.shape, part.relation
         table = f'"{part.model._meta.db_table}"'
@@ -367,11 +402,15 @@ class Reader:
             link, joined = f'r."{relation.field.column}"', ""
         condition, params = _readable(part.model, user, "r")
         sql = (
-            f"SELECT {', '.join(shape.select('r'))}, {link} FROM {table} r {joined} WHERE {link} = ANY(%s)"
+            f"SELECT {', '.join(shape.select('r'))}, {link}{self.key_text} FROM {table} r {joined} "
+            f"WHERE {link} = ANY(%s::{self.key_type}[])"
             + (f" AND {condition}" if condition else "")
             + _order_sql(part.model, (*part.spec.order_by, part.model._meta.pk.name), "r")
         )
         grouped = {}
-        for row in self._run(sql, [list(ids), *params]):
-            grouped.setdefault(row[-1], []).append(shape.render(shape.values(row[:-1], connection), serializer))
+        for row in self._run(sql, [_array(ids), *params]):
+            rendered = seen.get((part, row[0]))
+            if rendered is None:
+                rendered = seen[part, row[0]] = part.render(row, serializer)
+            grouped.setdefault(row[-1], []).append(rendered)
         return grouped

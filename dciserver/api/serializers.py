@@ -8,7 +8,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from dciserver.api.parsers import MAX_DEPTH
-from dciserver.api.reader import Shape
 from dciserver.models import BaseModel
 
 
@@ -194,10 +193,6 @@ class DCIModelSerializer(serializers.ModelSerializer):
         if validators is None:
             validators = cls._validators_prototype = super().get_validators()
         return list(validators)
-
-    def to_representation(self, instance):
-        # The representation every read of the API gives (``dciserver.api.reader``): one renderer.
-        return Shape.of(type(self), type(instance)).represent(instance, self)
 
 
 def _holds_fields(field):

@@ -117,8 +117,6 @@ class DCIViewSet(viewsets.GenericViewSet):
     # client deletes topics and components without one), it is not required.
     delete_requires_etag = True
     lookup_value_regex = "[^/]+"
-    # Relations joined on every read (those the representation needs).
-    joins = ()
     # ``create`` in a transaction; a resource whose creation is one statement, its audit entry
     # included (atomic on its own), saves the transaction's BEGIN and COMMIT round trips.
     create_is_one_statement = False
@@ -139,7 +137,7 @@ class DCIViewSet(viewsets.GenericViewSet):
     # Reading --------------------------------------------------------------
 
     def get_queryset(self):
-        return self.model.objects.for_user(self.request.user).select_related(*self.joins)
+        return self.model.objects.for_user(self.request.user)
 
     @property
     def is_mutable(self):
@@ -160,7 +158,7 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     def get_object(self, queryset=None):
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        if queryset is None and not self.joins and _is_uuid(value):
+        if queryset is None and _is_uuid(value):
             # The row by id, scoped, without building a queryset (``get_for_user``).
             instance = self.model.objects.get_for_user(self.request.user, uuid.UUID(value))
         else:
@@ -233,12 +231,20 @@ class DCIViewSet(viewsets.GenericViewSet):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return Response({self.singular: data}, headers={"ETag": etag} if etag else {})
 
+    def read(self, pk, serializer_class=None, model=None):
+        """The representation of the row ``pk`` as the caller reads it (of this resource, or of
+        ``model`` by ``serializer_class``): what a write answers, read as every read is."""
+        reader = Reader.of(serializer_class or self.serializer_class, model or self.model)
+        found = reader.one(self.request.user, self.get_serializer_context(), pk)
+        if not found:
+            raise NotFound()
+        return found[0]
+
     def one_response(self, instance, status_code=status.HTTP_200_OK):
         if status_code == status.HTTP_201_CREATED:
             self.audited_object_id = instance.pk
         headers = {"ETag": instance.etag} if getattr(instance, "etag", None) else {}
-        data = self.serializer_class(instance, context=self.get_serializer_context()).data
-        return Response({self.singular: data}, status=status_code, headers=headers)
+        return Response({self.singular: self.read(instance.pk)}, status=status_code, headers=headers)
 
     # Writing --------------------------------------------------------------
 
@@ -271,7 +277,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         )
         read_only = [key for key in others if key in readable]
         if read_only:
-            current = self.serializer_class(instance, context=self.get_serializer_context()).data
+            current = self.read(instance.pk)
             changed = [name for name in read_only if not same_value(data[name], current.get(name))]
             if changed:
                 raise unchangeable(400, changed, "This field cannot be changed")

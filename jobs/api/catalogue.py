@@ -158,7 +158,7 @@ class TopicViewSet(SuperAdminWrites, DCIViewSet):
         team = serializer.validated_data["team"]
         services.topic_subscribe(topic=topic, team=team)
         return Response(
-            {"topic_id": str(topic.id), "team_id": str(team.id), "team": TeamSerializer(team).data},
+            {"topic_id": str(topic.id), "team_id": str(team.id), "team": self.read(team.pk, TeamSerializer, Team)},
             status=status.HTTP_201_CREATED,
         )
 

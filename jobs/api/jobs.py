@@ -204,13 +204,9 @@ class JobViewSet(DCIViewSet):
         # The remoteci (one the caller can't see: 404) and the topic (unknown or archived: 404) are
         # read by the scheduler with its candidates; a topic the team is not subscribed to is a
         # 412 of scheduling (SPEC §5), not a 404.
-        scope = RemoteCI.objects.scope_sql(request.user)
-        # Where the scope is not a condition on the table, the remoteci is looked up on its own.
-        remoteci = self.find("remoteci_id", RemoteCI) if scope is None else None
         job = job_schedule(
-            remoteci=remoteci,
             remoteci_id=remoteci_id,
-            scope=scope,
+            scope=RemoteCI.objects.readable_sql(request.user),
             topic_id=topic_id,
             user_agent=request.headers.get("User-Agent", ""),
             client_version=request.headers.get("Client-Version", ""),
