@@ -132,6 +132,15 @@ class Shape:
         self.names = [name for name, _ in self.plain]
         self.concrete = model._meta.concrete_fields
         self.first_concrete = len(self.selected)
+        # The ORM's conversion of each column (JSON), or from the text UUIDs are read as.
+        self.instance_conversions = [
+            partial(field.from_db_value, expression=None, connection=None)
+            if hasattr(field, "from_db_value")
+            else field.to_python
+            if _text(field)
+            else None
+            for field in self.concrete
+        ]
         if self.computed:
             # UUIDs as text here too: made into UUIDs only for an object a field reads.
             self.selected += [f'{{alias}}."{field.column}"{_text(field)}' for field in self.concrete]
@@ -176,14 +185,8 @@ class Shape:
     def instance(self, values):
         """The model object of a row's columns, as the ORM makes it."""
         converted = [
-            None
-            if value is None
-            else field.from_db_value(value, None, None)
-            if hasattr(field, "from_db_value")
-            else field.to_python(value)
-            if _text(field)
-            else value
-            for field, value in zip(self.concrete, values, strict=True)
+            value if value is None or convert is None else convert(value)
+            for convert, value in zip(self.instance_conversions, values, strict=True)
         ]
         return self.model.from_db(None, [field.attname for field in self.concrete], converted)
 
