@@ -1,17 +1,16 @@
-"""The one read path: a resource read as its serializer represents it.
+"""The one read path: every representation the API answers, read as its serializer declares it.
 
-A serializer declares a representation; ``Shape`` derives from it, once per serializer and model,
-which column each field reads and how its value renders (``renderer``: the one way each field kind
-renders, which is also how the serializers themselves render, ``DCIModelSerializer``). ``Reader``
-reads pages, objects and embeds with statements it writes from that shape and the models' metadata,
-a constant number per page: one for the rows and their to-one embeds (LEFT JOINs), one per to-many
-embed keyed by the page's ids. Every table in those statements, the page's own and every embedded
-one, carries its model's ``readable_sql``: a row, listed or embedded, is one its caller could read
-directly (the model's one scope declaration). Values are converted as the ORM converts them (the
-model field's ``from_db_value``) before they render.
-
-A page chosen by anything else than the caller's scope and the sort (``where=``, a sub-route's
-filter, a name lookup) is chosen by its queryset: its ids are read, then its rows by those ids.
+``Shape`` derives from a serializer, once, the SQL reading each field and its renderer: a kind whose
+representation PostgreSQL writes itself (a UUID's text, a timestamp in DRF's format) is read as
+that text; any other value is converted as the ORM converts it and rendered by the field's own
+``to_representation`` (skipped where the value is its representation). ``Reader`` reads pages,
+objects and embeds with statements it writes from shapes and the models' metadata, a constant
+number per page: one for the rows with their to-one embeds (LEFT JOINs) and the count, one per
+to-many embed keyed by the page's ids. Every table in them carries its model's ``readable_sql``
+(the model's one scope declaration): a row, listed or embedded, is one its caller could read
+directly. A page chosen by more than the caller's scope and the sort (``where=``, a sub-route, a
+name) is chosen by its queryset: its ids, then its rows by them. A write answers its row read
+back the same way (``DCIViewSet.read``), so each field kind renders one way everywhere.
 """
 
 import operator
@@ -225,8 +224,7 @@ class _Part:
     """One embed's place in a read: its shape, where it hangs, how it is reached."""
 
     def __init__(self, name, spec, parent, model):
-        self.name, self.spec = name, spec
-        *self.parents, self.leaf = name.split(".")
+        self.spec, self.leaf = spec, name.split(".")[-1]
         self.parent = parent  # the part it hangs from (None: the page's row)
         relation = model._meta.get_field(spec.path.split("__")[-1])
         self.relation = relation

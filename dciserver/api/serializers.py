@@ -1,6 +1,5 @@
 """Serializer pieces shared by every resource."""
 
-import copy
 import uuid
 
 from django.db import models
@@ -33,16 +32,6 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.queryset.for_user(getattr(request, "user", None))
-
-    def __deepcopy__(self, memo):
-        # DRF copies every field of every serializer instance, and deep-copying a queryset
-        # clones its whole query. The queryset is only ever a template here (get_queryset
-        # derives a new one), so the copies share it (validators are shared, as DRF does).
-        kwargs = {
-            key: value if key in ("queryset", "validators", "regex") else copy.deepcopy(value, memo)
-            for key, value in self._kwargs.items()
-        }
-        return self.__class__(*self._args, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
@@ -165,39 +154,3 @@ class DCIModelSerializer(serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=BaseModel.State.choices, required=False)
 
     serializer_related_field = ScopedRelatedField
-
-    def get_fields(self):
-        """The fields of this serializer class, built from the model once per class, then copied.
-
-        DRF rebuilds them from the model's metadata for every serializer instance, the
-        largest part of rendering one row. They depend on the class alone (its declared
-        fields and ``Meta``), so a prototype per class is copied instead. A field holding no
-        other field is copied shallowly: what makes it this serializer's (its name, parent and
-        source) is set by ``bind()`` on the copy, the rest is configuration it only reads, as
-        DRF's own deep copy shares its validators. A field holding fields (a list's child, a
-        to-many relation's child relation) is deep-copied, as DRF does, so that its children
-        are bound to this serializer too.
-        """
-        cls = type(self)
-        prototype = cls.__dict__.get("_fields_prototype")
-        if prototype is None:
-            built = super().get_fields()
-            prototype = cls._fields_prototype = [(name, field, _holds_fields(field)) for name, field in built.items()]
-        return {name: copy.deepcopy(field) if nested else copy.copy(field) for name, field, nested in prototype}
-
-    def get_validators(self):
-        # The serializer's own validators (unique constraints) depend on the class alone too: built
-        # once per class, as its fields are.
-        cls = type(self)
-        validators = cls.__dict__.get("_validators_prototype")
-        if validators is None:
-            validators = cls._validators_prototype = super().get_validators()
-        return list(validators)
-
-
-def _holds_fields(field):
-    return isinstance(field, serializers.BaseSerializer) or any(
-        isinstance(value, serializers.Field)
-        or (isinstance(value, (list, tuple)) and any(isinstance(v, serializers.Field) for v in value))
-        for value in vars(field).values()
-    )

@@ -221,7 +221,7 @@ def test_the_reader_keeps_the_list_order_for_every_sort_key(world, other_remotec
             assert [job["id"] for job in _body(client, url)["jobs"]] == expected, url
 
 
-def test_serializer_fields_copied_from_the_prototype_belong_to_their_own_serializer(world, user, other_user):
+def test_each_serializer_validates_related_ids_in_its_own_callers_scope(world, user, other_user):
     from jobs.api.jobs import JobSerializer, JobStateSerializer
 
     def request_of(u):
@@ -286,21 +286,3 @@ def test_a_page_is_one_level_where_the_scope_reads_the_table_alone_and_a_subquer
     run = [prepared.original(connection, q["sql"]) for q in topics.captured_queries]
     page = [sql for sql in run if 'FROM "jobs_topic" t0 ' in sql]
     assert len(page) == 1 and 'WHERE "t0"."id" IN (SELECT ' in page[0], page
-
-
-def test_a_serializers_own_validators_are_built_once_per_class(monkeypatch):
-    # DRF derives them from the model's unique constraints for every serializer instance.
-    from rest_framework import serializers
-
-    from jobs.api.jobs import JobSerializer
-
-    built = []
-    get_validators = serializers.ModelSerializer.get_validators
-    monkeypatch.setattr(
-        serializers.ModelSerializer, "get_validators", lambda self: built.append(self) or get_validators(self)
-    )
-    monkeypatch.delattr(JobSerializer, "_validators_prototype", raising=False)
-
-    one, two = JobSerializer(), JobSerializer()
-    assert one.validators == two.validators and one.validators is not two.validators
-    assert len(built) == 1
