@@ -1,5 +1,6 @@
 """Serializer pieces shared by every resource."""
 
+import copy
 import uuid
 
 from django.db import models
@@ -32,6 +33,16 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.queryset.for_user(getattr(request, "user", None))
+
+    def __deepcopy__(self, memo):
+        # DRF copies every field of every serializer instance, and deep-copying a queryset
+        # clones its whole query. The queryset is only ever a template here (get_queryset
+        # derives a new one), so the copies share it (validators are shared, as DRF does).
+        kwargs = {
+            key: value if key in ("queryset", "validators", "regex") else copy.deepcopy(value, memo)
+            for key, value in self._kwargs.items()
+        }
+        return self.__class__(*self._args, **kwargs)
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (str, uuid.UUID)):
