@@ -13,9 +13,12 @@ name) is chosen by its queryset: its ids, then its rows by them. A write answers
 back the same way (``DCIViewSet.read``), so each field kind renders one way everywhere.
 """
 
+import json
 import operator
+import re
 from functools import partial
 
+import orjson
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import connections, models
 from django.utils.functional import SimpleLazyObject
@@ -116,6 +119,8 @@ class Shape:
                 continue
             sql, render = _expression(fields[name], column)
             convert = getattr(column, "from_db_value", None)  # the ORM's conversion (JSON)
+            if isinstance(column, models.JSONField) and column.decoder is None:
+                convert = json_loads
             if convert is not None:
                 render = _composed(render, convert)
             sql = sql.format(f'{{alias}}."{column.column}"')
@@ -195,6 +200,20 @@ def _text(field):
     return "::text" if isinstance(getattr(field, "target_field", field), models.UUIDField) else ""
 
 
+# Integers beyond 64 bits: orjson would read them as floats, the standard parser keeps them exact.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def json_loads(text, *_):
+    """``json.loads``, what ``JSONField.from_db_value`` calls, by orjson where it reads the same."""
+    if _LONG_NUMBER.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _composed(render, convert):
     if render is _identity:
         return lambda value: convert(value, None, None)
@@ -263,6 +282,7 @@ class Reader:
             part = by_name[name] = _Part(name, specs[name], parent, parent.model if parent else model)
             self.parts.append(part)
         self.to_one = [part for part in self.parts if not part.many]
+        self._heads = {}  # the statement's head by the embeds' scope conditions (``_from``)
         self.to_many = [part for part in self.parts if part.many]
         # Where each to-one embed's columns start in the page's rows, and how each part renders.
         self.render = self.shape.renderer()
@@ -285,23 +305,25 @@ class Reader:
 
     def _from(self, user):
         """``SELECT <columns> FROM <table> t0 <joins>`` and its parameters: the page's row and its
-        to-one embeds, each joined where the caller may read it."""
-        select, joins, params = self.shape.select("t0"), [], []
-        aliases = {None: "t0"}
-        for index, part in enumerate(self.to_one, start=1):
-            alias = aliases[part] = f"t{index}"
-            parent_alias = aliases[part.parent] if part.parent else "t0"
-            condition, condition_params = _readable(part.model, user, alias)
-            relation = part.relation
-            joins.append(
-                f'LEFT JOIN "{part.model._meta.db_table}" {alias} '
-                f'ON {alias}."{relation.target_field.column}" = {parent_alias}."{relation.column}"'
-                + (f" AND {condition}" if condition else "")
-            )
-            params += condition_params
-            select += part.shape.select(alias)
-        table = f'"{self.model._meta.db_table}"'
-        return f"SELECT {', '.join(select)}{{count}} FROM {table} t0 {' '.join(joins)}", params
+        to-one embeds, each joined where the caller may read it. The text depends on the kind of
+        caller only (a team's id is a parameter): built once per kind."""
+        scopes = [_readable(part.model, user, f"t{index}") for index, part in enumerate(self.to_one, start=1)]
+        conditions = tuple(condition for condition, _ in scopes)
+        head = self._heads.get(conditions)
+        if head is None:
+            select, joins, aliases = self.shape.select("t0"), [], {None: "t0"}
+            for index, (part, condition) in enumerate(zip(self.to_one, conditions, strict=True), start=1):
+                alias = aliases[part] = f"t{index}"
+                relation = part.relation
+                joins.append(
+                    f'LEFT JOIN "{part.model._meta.db_table}" {alias} '
+                    f'ON {alias}."{relation.target_field.column}" = {aliases[part.parent]}."{relation.column}"'
+                    + (f" AND {condition}" if condition else "")
+                )
+                select += part.shape.select(alias)
+            table = f'"{self.model._meta.db_table}"'
+            head = self._heads[conditions] = f"SELECT {', '.join(select)}{{count}} FROM {table} t0 {' '.join(joins)}"
+        return head, [param for _, params in scopes for param in params]
 
     def count(self, user):
         """``(sql, params)`` of how many rows ``user`` may read."""

@@ -286,3 +286,20 @@ def test_a_page_is_one_level_where_the_scope_reads_the_table_alone_and_a_subquer
     run = [prepared.original(connection, q["sql"]) for q in topics.captured_queries]
     page = [sql for sql in run if 'FROM "jobs_topic" t0 ' in sql]
     assert len(page) == 1 and 'WHERE "t0"."id" IN (SELECT ' in page[0], page
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, 2.5, null, true], "b": {"c": "\u00fc"}}',
+        "123456789012345678901234567890",  # beyond 64 bits: kept exact, as the ORM's parser keeps it
+        '{"n": -9223372036854775809}',
+        "[1e308, -0.0, 1.5e-320]",
+        '"\\ud83d\\ude00"',
+    ],
+)
+def test_json_columns_parse_as_the_model_field_parses_them(text):
+    from dciserver.api.reader import json_loads
+
+    assert json_loads(text) == json.loads(text)
+    assert type(json_loads(text)) is type(json.loads(text))
