@@ -96,7 +96,7 @@ def job_update(*, job, etag, changes):
     return fresh
 
 
-def jobstate_create(*, job, user=None, audit=None, **fields):
+def jobstate_create(*, job, user=None, audit=None, returning=None, **fields):
     """An agent reports a phase: the jobstate is kept and the job takes its status, a new etag
     and its heartbeat. ``fields`` are the jobstate's other columns, as ``JobStateSerializer``
     validated them (the model's defaults fill the rest).
@@ -106,13 +106,14 @@ def jobstate_create(*, job, user=None, audit=None, **fields):
     (the API's caller; ``None`` for an operator's command, which names the job itself): an unknown
     job, another team's, and one archived meanwhile are all a 400 naming ``job_id``.
     ``audit``, the columns of the request's audit entry but its id, time and object, is written
-    by it too.
+    by it too. ``returning``: SQL on the written row (aliased ``jobstate``) whose values the
+    statement gives back as well (the API's answer): then ``(jobstate, those values)``.
     """
     job_id = getattr(job, "pk", job)
     readable, scope_params = ("", []) if user is None else Job.objects.readable_sql(user)
     condition = f" AND {readable}" if readable else ""
     jobstate = JobState(job_id=job_id, **fields)
-    sql, columns, audit_fields = _report_statement(audit is not None, condition)
+    sql, columns, audit_fields = _report_statement(audit is not None, condition, returning)
     params = [jobstate.status, new_etag(), job_id, *scope_params]
     params += [field.get_db_prep_save(getattr(jobstate, field.attname), connection) for field in columns]
     if audit is not None:
@@ -123,11 +124,11 @@ def jobstate_create(*, job, user=None, audit=None, **fields):
         row = cursor.fetchone()
     if row is None:
         raise BadRequest(f"job {job_id} is not found", {"errors": {"job_id": [f'Unknown id "{job_id}".']}})
-    for attname, value in zip(_FROM_JOB, row, strict=True):
+    for attname, value in zip(_FROM_JOB, row[: len(_FROM_JOB)], strict=True):
         setattr(jobstate, attname, value)
     jobstate._state.adding = False
     jobstate._state.db = connection.alias
-    return jobstate
+    return jobstate if returning is None else (jobstate, row[len(_FROM_JOB) :])
 
 
 # The columns a jobstate takes from its job's row, under the row lock of the job's UPDATE: of
@@ -137,9 +138,10 @@ _FROM_JOB = {"created_at": 'job."updated_at"', "job_id": 'job."id"', "team_id": 
 
 
 @functools.cache
-def _report_statement(audited, condition=""):
+def _report_statement(audited, condition="", answer=None):
     """``jobstate_create``'s statement (with the audit entry if ``audited``, the job found where
-    ``condition`` holds, SQL on its table as ``readable_sql`` gives it), the jobstate's
+    ``condition`` holds, SQL on its table as ``readable_sql`` gives it; ``answer``: more values read
+    from the written row, aliased ``jobstate``), the jobstate's
     fields whose values are its parameters, and the audit entry's, in the order of the parameters.
 
     Built from the models' fields: a column added to ``JobState`` is written without a change here.
@@ -162,8 +164,8 @@ def _report_statement(audited, condition=""):
         f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
         f"({names}) "
         f"SELECT {', '.join(['%s'] * len(columns) + list(_FROM_JOB.values()))} FROM job "
-        f"RETURNING {returning})"
-        f"{audit} SELECT {returning} FROM jobstate"
+        f"RETURNING {'*' if answer else returning})"
+        f"{audit} SELECT {returning}{f', {answer}' if answer else ''} FROM jobstate"
     )
     return sql, columns, audit_fields
 

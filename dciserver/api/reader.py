@@ -369,6 +369,17 @@ class Reader:
         sql += f" AND {condition}" if condition else ""
         return self._render(self._run(sql, [*params, pk, *condition_params]), user, context)
 
+    def returning(self, alias):
+        """The values of this resource's representation read from the row aliased ``alias`` (a
+        write's own statement giving back what it wrote), for ``render_returned``."""
+        if self.parts:
+            raise ImproperlyConfigured("A written row is answered without embeds.")
+        return ", ".join(self.shape.select(alias))
+
+    def render_returned(self, values, context):
+        """The representation of the values ``returning``'s SQL read."""
+        return self._render([values], None, context)[0]
+
     def _run(self, sql, params):
         with connections[self.model._default_manager.db].cursor() as cursor:
             prepared.execute(cursor, sql, params)

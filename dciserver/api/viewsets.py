@@ -240,11 +240,13 @@ class DCIViewSet(viewsets.GenericViewSet):
             raise NotFound()
         return found[0]
 
-    def one_response(self, instance, status_code=status.HTTP_200_OK):
+    def one_response(self, instance, status_code=status.HTTP_200_OK, data=None):
+        """The answer about ``instance``: its representation (``data``, or read now)."""
         if status_code == status.HTTP_201_CREATED:
             self.audited_object_id = instance.pk
         headers = {"ETag": instance.etag} if getattr(instance, "etag", None) else {}
-        return Response({self.singular: self.read(instance.pk)}, status=status_code, headers=headers)
+        data = self.read(instance.pk) if data is None else data
+        return Response({self.singular: data}, status=status_code, headers=headers)
 
     # Writing --------------------------------------------------------------
 
@@ -303,8 +305,10 @@ class DCIViewSet(viewsets.GenericViewSet):
         self.check_create(request.user, serializer.validated_data)
         writing = contextlib.nullcontext() if self.create_is_one_statement else transaction.atomic(savepoint=False)
         with conflicts_as(self.singular), writing:
-            instance = self.perform_create(serializer)
-        return self.one_response(instance, status.HTTP_201_CREATED)
+            created = self.perform_create(serializer)
+        # A write whose statement also read its answer (``Reader.returning``) gives both.
+        instance, data = created if isinstance(created, tuple) else (created, None)
+        return self.one_response(instance, status.HTTP_201_CREATED, data)
 
     def perform_create(self, serializer):
         return serializer.save()

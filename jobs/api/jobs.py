@@ -266,9 +266,13 @@ class JobStateViewSet(DCIViewSet):
         # The audit entry is written with the jobstate, by the same statement.
         audit = self.audit_values(self.request, status.HTTP_201_CREATED)
         data = dict(serializer.validated_data)
-        jobstate = services.jobstate_create(job=data.pop("job_id"), user=self.request.user, audit=audit, **data)
+        # The answer is read by the report's own statement: one round trip.
+        reader = self.reader()
+        jobstate, answer = services.jobstate_create(
+            job=data.pop("job_id"), user=self.request.user, audit=audit, returning=reader.returning("jobstate"), **data
+        )
         self.audited = True
-        return jobstate
+        return jobstate, reader.render_returned(answer, self.get_serializer_context())
 
     def check_destroy(self, user, instance):
         if not user.is_admin_of(instance.team_id):
