@@ -48,8 +48,7 @@ def _expression(field, model_field):
     to format them. Any other field renders its value by its own ``to_representation``, but where
     the value is its representation (text, a boolean, an integer, JSON)."""
     kind = type(field).to_representation
-    target = model_field.target_field if model_field.is_relation else model_field
-    if isinstance(target, models.UUIDField) and (
+    if _text(model_field) and (
         (isinstance(field, relations.PrimaryKeyRelatedField) and field.pk_field is None)
         or (type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose")
     ):
@@ -118,11 +117,9 @@ class Shape:
                 self.computed.append(name)
                 continue
             sql, render = _expression(fields[name], column)
-            convert = getattr(column, "from_db_value", None)  # the ORM's conversion (JSON)
-            if isinstance(column, models.JSONField) and column.decoder is None:
-                convert = json_loads
-            if convert is not None:
-                render = _composed(render, convert)
+            convert = _conversion(column)
+            if convert is not None and not sql.endswith("::text"):  # a UUID read as text stays text
+                render = convert if render is _identity else _composed(render, convert)
             sql = sql.format(f'{{alias}}."{column.column}"')
             if sql in self.selected:
                 position = self.selected.index(sql)  # the id, read once
@@ -136,15 +133,7 @@ class Shape:
         self.names = [name for name, _ in self.plain]
         self.concrete = model._meta.concrete_fields
         self.first_concrete = len(self.selected)
-        # The ORM's conversion of each column (JSON), or from the text UUIDs are read as.
-        self.instance_conversions = [
-            partial(field.from_db_value, expression=None, connection=None)
-            if hasattr(field, "from_db_value")
-            else field.to_python
-            if _text(field)
-            else None
-            for field in self.concrete
-        ]
+        self.instance_conversions = [_conversion(field) for field in self.concrete]
         if self.computed:
             # UUIDs as text here too: made into UUIDs only for an object a field reads.
             self.selected += [f'{{alias}}."{field.column}"{_text(field)}' for field in self.concrete]
@@ -204,7 +193,7 @@ def _text(field):
 _LONG_NUMBER = re.compile(r"\d{19}")
 
 
-def json_loads(text, *_):
+def json_loads(text):
     """``json.loads``, what ``JSONField.from_db_value`` calls, by orjson where it reads the same."""
     if _LONG_NUMBER.search(text):
         return json.loads(text)
@@ -214,10 +203,18 @@ def json_loads(text, *_):
         return json.loads(text)
 
 
+def _conversion(field):
+    """How a value of ``field`` read by the reader becomes the ORM's Python value, or ``None`` where
+    it already is: JSON parsed as ``from_db_value`` parses it, a UUID from the text it is read as."""
+    if isinstance(field, models.JSONField) and field.decoder is None:
+        return json_loads
+    if hasattr(field, "from_db_value"):
+        return partial(field.from_db_value, expression=None, connection=None)
+    return field.to_python if _text(field) else None
+
+
 def _composed(render, convert):
-    if render is _identity:
-        return lambda value: convert(value, None, None)
-    return lambda value: render(convert(value, None, None))
+    return lambda value: render(convert(value))
 
 
 def _array(keys):

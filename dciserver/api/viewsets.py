@@ -234,7 +234,7 @@ class DCIViewSet(viewsets.GenericViewSet):
     def read(self, pk, serializer_class=None, model=None):
         """The representation of the row ``pk`` as the caller reads it (of this resource, or of
         ``model`` by ``serializer_class``): what a write answers, read as every read is."""
-        reader = Reader.of(serializer_class or self.serializer_class, model or self.model)
+        reader = self.reader() if serializer_class is None else Reader.of(serializer_class, model)
         found = reader.one(self.request.user, self.get_serializer_context(), pk)
         if not found:
             raise NotFound()
@@ -311,6 +311,8 @@ class DCIViewSet(viewsets.GenericViewSet):
         return self.one_response(instance, status.HTTP_201_CREATED, data)
 
     def perform_create(self, serializer):
+        """The created row, or ``(row, its representation)`` where the write's own statement read
+        it (``Reader.returning``): otherwise the answer reads it back."""
         return serializer.save()
 
     def update(self, request, *args, **kwargs):
