@@ -40,6 +40,48 @@ def client_for(user, password=PASSWORD):
     return client
 
 
+def signature_headers(name, secret, method, path, query="", body=b"", host="testserver", when=None):
+    """The headers dciclient 4.x sends for a request signed as ``name`` (``remoteci/<id>``), made by
+    dciauth as the client makes them; ``when`` (a naive UTC datetime) dates the signature."""
+    from urllib.parse import parse_qsl
+
+    from dciauth.v2.headers import DATESTAMP_FORMAT, TIMESTAMP_FORMAT, generate_headers
+
+    request = {
+        "method": method,
+        "endpoint": path,
+        "params": dict(parse_qsl(query)),
+        "data": body,
+        "host": host,
+    }
+    if when is not None:
+        request.update(timestamp=when.strftime(TIMESTAMP_FORMAT), datestamp=when.strftime(DATESTAMP_FORMAT))
+    headers = generate_headers(request, {"access_key": name, "secret_key": secret})
+    return {"HTTP_AUTHORIZATION": headers["Authorization"], "HTTP_X_DCI_DATE": headers["X-DCI-Date"]}
+
+
+class SignedClient(APIClient):
+    """A test client signing every request as an agent (``remoteci/<id>`` and its secret), as
+    dciclient 4.x does: over the method, the path, the query, the raw body and the Host header."""
+
+    def __init__(self, row, secret=None, kind="remoteci", **kwargs):
+        super().__init__(**kwargs)
+        self.name, self.secret = f"{kind}/{row.pk}", row.api_secret if secret is None else secret
+
+    def generic(self, method, path, data="", content_type="application/octet-stream", secure=False, **extra):
+        from urllib.parse import urlsplit
+
+        from django.utils.encoding import force_bytes
+
+        parts = urlsplit(str(path))
+        query = parts.query or extra.get("QUERY_STRING", "")
+        extra.setdefault("HTTP_HOST", "testserver")
+        signed = signature_headers(
+            self.name, self.secret, method, parts.path, query, force_bytes(data), host=extra["HTTP_HOST"]
+        )
+        return super().generic(method, path, data, content_type, secure, **{**signed, **extra})
+
+
 @pytest.fixture
 def admin_team(db):
     from teams.models import Team

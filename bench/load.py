@@ -285,7 +285,10 @@ def _load(conn, counts, seed):
     rng = gen.rng
     ts = gen.ts
 
-    teams = Table("teams_team", ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name"])
+    teams = Table(
+        "teams_team",
+        ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "has_pre_release_access"],
+    )
     users = Table(
         "teams_user",
         [
@@ -305,7 +308,8 @@ def _load(conn, counts, seed):
         ],
     )
     remotecis = Table(
-        "teams_remoteci", ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "team_id", "data"]
+        "teams_remoteci",
+        ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "team_id", "data", "api_secret"],
     )
     topics = Table(
         "jobs_topic", ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "component_types"]
@@ -409,7 +413,7 @@ def _load(conn, counts, seed):
     for t in range(counts["teams"]):
         team_id = gen.uuid()
         team_ids.append(team_id)
-        teams.add((team_id, origin, "active", NULL, origin, gen.etag(), f"bench-team-{t:02d}"))
+        teams.add((team_id, origin, "active", NULL, origin, gen.etag(), f"bench-team-{t:02d}", "f"))
         users.add((gen.uuid(), password, NULL, origin, "active", NULL, origin, gen.etag(), TEAM_USER.format(t), "user",
                    team_id, "", f"Bench user {t}"))  # fmt: skip
     team_remotecis = {team_id: [] for team_id in team_ids}
@@ -418,7 +422,7 @@ def _load(conn, counts, seed):
         remoteci_id = gen.uuid()
         team_remotecis[team_id].append(remoteci_id)
         remotecis.add((remoteci_id, origin, "active", NULL, origin, gen.etag(), f"remoteci-{r:04d}", team_id,
-                       json.dumps({"lab": r % 7})))  # fmt: skip
+                       json.dumps({"lab": r % 7}), gen.etag() + gen.etag()))  # fmt: skip
 
     topic_ids = []
     for p in range(counts["topics"]):

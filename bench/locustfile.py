@@ -159,6 +159,26 @@ class JobGet(BenchUser):
         self.client.get(f"/api/v1/jobs/{job_id}", headers=self.headers, name="job-get")
 
 
+class JobGetSigned(BenchUser):
+    """``job-get`` as an agent sends it: signed by dciauth for every request, as dciclient 4.x does."""
+
+    def on_start(self):
+        super().on_start()
+        self.host_header = self.host.split("://", 1)[1]
+
+    @task
+    def job_get(self):
+        from dciauth.v2.headers import generate_headers
+
+        path = f"/api/v1/jobs/{random.choice(PLAN['job_ids'])}"
+        agent = PLAN["agent"]
+        signed = generate_headers(
+            {"method": "GET", "endpoint": path, "params": {}, "data": b"", "host": self.host_header},
+            {"access_key": agent["name"], "secret_key": agent["secret"]},
+        )
+        self.client.get(path, headers={"Accept": "application/json", **signed}, name="job-get-signed")
+
+
 class JobResults(BenchUser):
     @task
     def job_results(self):

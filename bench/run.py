@@ -84,6 +84,7 @@ def scenarios(args):
         Scenario("list-admin", "ListAdmin", f"GET {LIST} (super admin)", users=u, paired=True),
         Scenario("list-modern", "ListModern", f"GET {LIST_MODERN} (team user)", users=u, paired=True),
         Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u, paired=True),
+        Scenario("job-get-signed", "JobGetSigned", "GET /jobs/<id>, signed by a remoteci (HMAC)", users=u, paired=True),
         Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u, paired=True),
         Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u, paired=True),
         Scenario("schedule", "Schedule", f"{SCHEDULE}, no pause", users=100, paired=True),
@@ -195,6 +196,13 @@ def plan(url, uploads):
                 [team_id, bench_load.RESULTS_JOBS],
             )
             results_job_ids = [str(row[0]) for row in cursor.fetchall()]
+            # The agent of the signed scenario: a remoteci of the team user's team.
+            cursor.execute(
+                "SELECT id, api_secret FROM teams_remoteci WHERE team_id = %s AND archived_at IS NULL ORDER BY name "
+                "LIMIT 1",
+                [team_id],
+            )
+            agent_id, agent_secret = cursor.fetchone()
     finally:
         conn.close()
     return {
@@ -208,6 +216,7 @@ def plan(url, uploads):
         "upload_job_ids": job_ids[:50],
         "schedule": schedule,
         "upload_files": uploads,
+        "agent": {"name": f"remoteci/{agent_id}", "secret": agent_secret},
     }
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dciserver import prepared
-from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
+from dciserver.api.exceptions import REPLAY_CONSTRAINT, Conflict, NotFound, PreconditionFailed, is_replay
 
 UNIQUE_VIOLATION = "23505"
 
@@ -86,7 +86,7 @@ def conflicts_as(resource):
         yield
     except IntegrityError as exc:
         cause = exc.__cause__
-        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION:
+        if getattr(cause, "pgcode", None) != UNIQUE_VIOLATION or is_replay(exc):
             raise
         constraint = getattr(getattr(cause, "diag", None), "constraint_name", "") or ""
         field = "name" if "name" in constraint else constraint
@@ -414,6 +414,10 @@ class AuditLog(models.Model):
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=1024)
     status_code = models.PositiveSmallIntegerField()
+    # The HMAC signature of a signed write (SPEC §10): unique, so a signed write is accepted once
+    # on every app server, atomically with the write it audits (a write rolled back leaves its
+    # signature usable, as clients retry with the same signed headers).
+    signature = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -425,6 +429,9 @@ class AuditLog(models.Model):
             models.Index(fields=["-created_at", "-id"], name="audit_created"),
             # GET /audits for a team admin.
             models.Index(fields=["team", "-created_at"], name="audit_team_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["signature"], condition=Q(signature__isnull=False), name=REPLAY_CONSTRAINT),
         ]
 
     def __str__(self):

@@ -155,6 +155,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dciserver.api.authentication.SignatureAuthentication",
         "dciserver.api.authentication.CachedBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -231,6 +232,8 @@ STORAGES = {
 
 # How long verified Basic credentials are remembered, in seconds.
 DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
+# Finds the agent a signature names: (client type, id) → the principal, or None (SPEC §10).
+DCI_SIGNING_AGENT = "teams.models.signing_agent"
 # Brute force (django-axes, dciserver/api/throttling.py): failed logins allowed per (name, client
 # address) and per client address within the window (seconds), for Basic and the admin's login.
 DCI_LOGIN_FAILURE_LIMIT = env_int("DCI_LOGIN_FAILURE_LIMIT", 10)

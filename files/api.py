@@ -15,6 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from dciserver.api.authentication import signed_body_check
 from dciserver.api.exceptions import DCIError, NotFound
 from dciserver.api.filters import DCIFilterSet
 from dciserver.api.headers import header_text
@@ -191,6 +192,8 @@ def file_upload(request, job=None, on_created=None):
         length=length,
         expected_md5=md5,
         on_created=on_created,
+        # A signed raw upload's body is verified once spooled, before anything is kept.
+        verify_body=signed_body_check(request),
     )
 
 
@@ -266,6 +269,8 @@ class FileViewSet(DCIViewSet):
     own_transaction_actions = frozenset({"create"})
     # Raw bytes or the JSON form, whatever the Content-Type says (SPEC §6).
     parser_classes = [AnyBodyAsJSONParser]
+    # A raw upload streams: its signature is checked on the spooled bytes (file_upload).
+    streams_signed_body = frozenset({"create"})
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")

@@ -6,6 +6,7 @@ API, the admin and the management commands alike.
 
 import contextlib
 import logging
+import mmap
 import re
 from itertools import islice
 
@@ -47,7 +48,16 @@ def normal_mime(value):
 
 
 def file_create(
-    *, job, jobstate=None, name, mime="text/plain", stream, length=None, expected_md5=None, on_created=None
+    *,
+    job,
+    jobstate=None,
+    name,
+    mime="text/plain",
+    stream,
+    length=None,
+    expected_md5=None,
+    on_created=None,
+    verify_body=None,
 ):
     """Store an upload and return its ``File`` row.
 
@@ -60,6 +70,8 @@ def file_create(
     one transaction; if that fails, the stored bytes are deleted. (Called inside an
     outer transaction that later rolls back, the bytes would stay behind: don't.)
     ``on_created(file)`` runs inside that transaction (the API records its audit entry there).
+    ``verify_body(bytes)``, where given, is called with the spooled bytes before they are stored,
+    and raises to refuse them (a signed upload's signature: ``SignatureAuthentication``).
     The caller has checked that its user may see ``job`` and ``jobstate``.
     """
     if jobstate is not None and jobstate.job_id != job.id:
@@ -87,6 +99,8 @@ def file_create(
                 f"md5 mismatch: the upload's md5 is {file.md5}, DCI-MD5 says {expected_md5.strip()}",
                 {"errors": {"md5": ["Does not match the uploaded bytes."]}},
             )
+        if verify_body is not None:
+            _verify(verify_body, upload)
         try:
             _store(storage, file, upload, local)
             with transaction.atomic():
@@ -103,6 +117,16 @@ def file_create(
             _delete_quietly(storage, file.storage_name)
             raise
     return file
+
+
+def _verify(verify_body, upload):
+    """Hand the spooled bytes to ``verify_body`` as one buffer, mapped from the spool file rather
+    than read into memory (an upload may be as large as DCI_MAX_UPLOAD_SIZE)."""
+    if not upload.size:
+        verify_body(b"")
+        return
+    with mmap.mmap(upload.file.fileno(), 0, access=mmap.ACCESS_READ) as body:
+        verify_body(body)
 
 
 def _store(storage, file, upload, local):

@@ -193,7 +193,7 @@ def job_schedule(
     sql = _SCHEDULE
     if audit is not None:
         sql = _SCHEDULE_AUDITED
-        audit = {**audit, "id": uuid.uuid4(), "created_at": timezone.now()}
+        audit = {"signature": None, **audit, "id": uuid.uuid4(), "created_at": timezone.now()}
         params += [audit[field.attname] for field in _AUDIT_FIELDS]
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, params)

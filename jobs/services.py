@@ -117,7 +117,7 @@ def jobstate_create(*, job, user=None, audit=None, returning=None, **fields):
     params = [jobstate.status, new_etag(), job_id, *scope_params]
     params += [field.get_db_prep_save(getattr(jobstate, field.attname), connection) for field in columns]
     if audit is not None:
-        audit = {**audit, "id": uuid.uuid4(), "object_id": str(jobstate.id)}
+        audit = {"signature": None, **audit, "id": uuid.uuid4(), "object_id": str(jobstate.id)}
         params += [audit[field.attname] for field in audit_fields]
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, params)

@@ -126,7 +126,20 @@ class RemoteCIAdmin(ArchiveAdmin):
     list_filter = ("state", "team")
     search_fields = ("=id", "name")
     list_select_related = ("team",)
-    actions = ["restore", "archive", "activate", "deactivate"]
+    actions = ["restore", "archive", "activate", "deactivate", "rotate_secret"]
+
+    @admin.action(description="Rotate the signing secret of the selected remotecis")
+    def rotate_secret(self, request, queryset):
+        """A new ``api_secret`` for each, shown this once (the lists and forms never show it)."""
+        for remoteci in queryset.filter(archived_at__isnull=True):
+            try:
+                services.remoteci_rotate_secret(remoteci=remoteci)
+            except PreconditionFailed:
+                self.message_user(request, f"Skipped remote CI {remoteci}: it changed meanwhile.", messages.WARNING)
+                continue
+            self.message_user(
+                request, f"New secret of remote CI {remoteci} (remoteci/{remoteci.id}): {remoteci.api_secret}"
+            )
 
     @admin.action(description="Activate the selected remotecis")
     def activate(self, request, queryset):

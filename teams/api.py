@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dciserver.api.exceptions import NotFound
 from dciserver.api.filters import ActiveFilter, DCIFilterSet
 from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, ETAG_HEADERS, WRITE_ERRORS, one_envelope, sublist_schema
@@ -20,7 +21,7 @@ from dciserver.api.serializers import (
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
-from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
+from teams.models import ADMIN_TEAM_NAME, Agent, RemoteCI, Team, User
 
 # Serializers ----------------------------------------------------------------
 
@@ -28,7 +29,7 @@ from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 class TeamSerializer(DCIModelSerializer):
     class Meta:
         model = Team
-        fields = ("id", "name", "state", "created_at", "updated_at", "etag")
+        fields = ("id", "name", "has_pre_release_access", "state", "created_at", "updated_at", "etag")
         read_only_fields = ("updated_at", "etag")
 
 
@@ -73,13 +74,23 @@ class RemoteCISerializer(DCIModelSerializer):
         return value
 
 
+class RemoteCIWithSecretSerializer(RemoteCISerializer):
+    """A remoteci as ``/remotecis`` shows it to its team and super admins: with the secret its
+    signatures are made with (SPEC §10). Inside another resource (a job's ``remoteci``) it is
+    ``RemoteCISerializer``, without it."""
+
+    class Meta(RemoteCISerializer.Meta):
+        fields = (*RemoteCISerializer.Meta.fields, "api_secret")
+        read_only_fields = (*RemoteCISerializer.Meta.read_only_fields, "api_secret")
+
+
 # Filters ----------------------------------------------------------------------
 
 
 class TeamFilter(DCIFilterSet):
     class Meta:
         model = Team
-        fields = ["name"]
+        fields = ["name", "has_pre_release_access"]
 
 
 class UserFilter(DCIFilterSet):
@@ -118,6 +129,10 @@ class TeamViewSet(DCIViewSet):
             self.deny("Only the team's admins may change it.")
         if instance.name == ADMIN_TEAM_NAME and data.get("name", ADMIN_TEAM_NAME) != ADMIN_TEAM_NAME:
             self.deny("The admin team cannot be renamed.")
+
+    def writable_fields(self, user, instance):
+        # Pre-release access is granted by super admins, not taken by a team's admins.
+        return None if user.is_super_admin else {n for n in TeamSerializer.Meta.fields if n != "has_pre_release_access"}
 
     def check_destroy(self, user, instance):
         if not user.is_super_admin:
@@ -203,7 +218,9 @@ class UserViewSet(DCIViewSet):
             # GET and HEAD: the caller's own row, served like GET /users/<id> (embeds, If-None-Match).
             self.kwargs[self.lookup_field] = str(request.user.pk)
             return self.retrieve(request)
-        me = self.get_queryset().get(pk=request.user.pk)
+        me = self.get_queryset().filter(pk=request.user.pk).first()
+        if me is None:  # a caller who is no user (a signing remoteci)
+            raise NotFound()
         etag = request_etag(request)
         serializer = self.get_serializer(me, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -218,7 +235,7 @@ class RemoteCIViewSet(DCIViewSet):
     """Remote CI agents: managed by the members of the owning team and by super admins."""
 
     model = RemoteCI
-    serializer_class = RemoteCISerializer
+    serializer_class = RemoteCIWithSecretSerializer
     singular, plural = "remoteci", "remotecis"
     sort_fields = ("created_at", "updated_at", "name")
     filterset_class = RemoteCIFilter
@@ -226,6 +243,8 @@ class RemoteCIViewSet(DCIViewSet):
     lookup_by_name = True
 
     def check_create(self, user, data):
+        if isinstance(user, Agent):
+            self.deny("Remotecis are created by users.")
         data.setdefault("team", user.team)
         if data["team"] is None:
             self.deny("A remoteci belongs to a team.")
@@ -238,6 +257,20 @@ class RemoteCIViewSet(DCIViewSet):
 
     def perform_update(self, instance, changes, etag):
         return services.remoteci_update(remoteci=instance, etag=etag, changes=changes)
+
+    @extend_schema(
+        request=None,
+        parameters=ETAG_HEADERS,
+        responses={200: one_envelope(RemoteCIWithSecretSerializer, "remoteci"), **ERRORS, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["put"], url_path="api_secret")
+    def api_secret(self, request, pk=None):
+        """``PUT /remotecis/<id>/api_secret`` (If-Match): a new secret, answered with the row; the
+        old secret is refused from now on."""
+        remoteci = self.get_object()
+        self.check_update(request.user, remoteci, {})
+        services.remoteci_rotate_secret(remoteci=remoteci, etag=request_etag(request))
+        return self.one_response(remoteci)
 
     @extend_schema(
         parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],
@@ -284,6 +317,18 @@ class IdentityView(APIView):
     @extend_schema(responses={200: IDENTITY, **ERRORS})
     def get(self, request):
         user = request.user
+        if isinstance(user, Agent):
+            # A signing agent, as the modern server shows one (reference §1.4): its team in ``teams``.
+            team = user.team
+            teams = {
+                str(team.id): {
+                    "team_name": team.name,
+                    "state": team.state,
+                    "has_pre_release_access": team.has_pre_release_access,
+                }
+            }
+            identity = {"id": str(user.row.id), "name": user.row.name, "etag": None, "teams": teams}
+            return Response({"identity": identity})
         teams = {}
         if user.team_id:
             teams[str(user.team_id)] = {"team_name": user.team.name, "id": str(user.team_id), "role": user.role}

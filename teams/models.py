@@ -1,5 +1,8 @@
 """Teams, their users and their remote CI agents."""
 
+import secrets
+import string
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -14,6 +17,8 @@ class Team(MutableModel):
     """A partner lab. Members of the team named ``admin`` are super admins."""
 
     name = models.CharField(max_length=255)
+    # Reaches the topics of its products before they are exported (SPEC §11).
+    has_pre_release_access = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -130,6 +135,15 @@ class User(AbstractBaseUser, MutableModel):
         return self.is_super_admin or (self.is_team_admin and self.team_id == team_id)
 
 
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_api_secret():
+    """An agent's signing secret: 64 letters and digits from the system's cryptographic source
+    (SPEC §10; what the modern DCI server generates, so a lab's tooling keeps its expectations)."""
+    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(64))
+
+
 class RemoteCI(MutableModel):
     """A remote CI agent of a team, asking the server for jobs to run.
 
@@ -140,6 +154,8 @@ class RemoteCI(MutableModel):
     # remoteci_team_created leads with it.
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis", db_index=False)
     data = models.JSONField(default=dict, blank=True)
+    # The key of its HMAC signatures (``remoteci/<id>``): shown to its team and super admins only.
+    api_secret = models.CharField(max_length=64, default=new_api_secret, editable=False)
 
     archived_with = ("team",)
 
@@ -166,3 +182,53 @@ class RemoteCI(MutableModel):
     @property
     def active(self):
         return self.state == self.State.ACTIVE
+
+
+class Agent:
+    """A remoteci signing its requests (SPEC §10): the caller, acting inside its team.
+
+    Not a user: never a super admin nor a team admin, whatever its team; its audit entries name
+    it (``remoteci/<id>``) with no user. Scoping reads ``team_id`` as it does a user's.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_super_admin = is_team_admin = is_staff = is_superuser = False
+    pk = id = None  # no user row: audit entries keep ``user_name`` only
+    role = None
+
+    def __init__(self, kind, row):
+        self.kind, self.row = kind, row
+        self.team_id, self.team = row.team_id, row.team
+        self.name = f"{kind}/{row.id}"
+        self.api_secret = row.api_secret
+
+    def is_admin_of(self, team_id):
+        return False
+
+    def __str__(self):
+        return self.name
+
+
+# The models whose rows sign requests, by the client type of their credential.
+SIGNING_MODELS = {"remoteci": RemoteCI}
+
+
+def signing_agent(kind, pk):
+    """The active agent ``<kind>/<pk>`` (``DCI_SIGNING_AGENT``), or ``None``: unknown, archived,
+    inactive, or its team archived."""
+    model = SIGNING_MODELS.get(kind)
+    if model is None:
+        return None
+    row = model.objects.select_by_pk(pk, related="team")
+    team = row and row.team
+    if (
+        row is None
+        or row.state != row.State.ACTIVE
+        or team is None
+        or team.archived_at
+        or team.state != team.State.ACTIVE
+    ):
+        return None
+    return Agent(kind, row)

@@ -1,5 +1,7 @@
 """Business rules of teams that span models."""
 
+from teams.models import new_api_secret
+
 
 def team_archive(*, team, etag=None):
     """DELETE a team: its users (archived with it) can no longer log in, and its remotecis leave
@@ -14,3 +16,10 @@ def remoteci_update(*, remoteci, etag, changes):
     """PUT a remoteci (the API) or change its state (the admin): the etag check and the write are
     one conditional UPDATE, and the row takes a new etag. Returns it."""
     return remoteci.update_with_etag(etag, changes)
+
+
+def remoteci_rotate_secret(*, remoteci, etag=None):
+    """A new ``api_secret`` for ``remoteci`` (the API's ``PUT /remotecis/<id>/api_secret``, the
+    admin's action): the old one is refused from the next request on, as every signature is
+    checked against the row. With ``etag``, only if the row still carries it. Returns the new etag."""
+    return remoteci.update_with_etag(remoteci.etag if etag is None else etag, {"api_secret": new_api_secret()})

@@ -1,11 +1,16 @@
-"""HTTP Basic authentication that pays the password hash once per client, not once per request."""
+"""Who calls: HTTP Basic that pays the password hash once per client, and agents' HMAC signatures."""
 
 import hashlib
 import hmac
+import uuid
 
+from dciauth.v2 import headers as dciauth_headers
+from dciauth.v2 import signature as dciauth_signature
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.signals import user_login_failed
 from django.core.cache import cache
+from django.utils.module_loading import import_string
 from rest_framework import authentication, exceptions
 
 from dciserver.api import throttling
@@ -65,3 +70,90 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
 
     def authenticate_header(self, request):
         return WWW_AUTHENTICATE
+
+
+# The schemes of dciauth's signatures: DCI2 is what dciclient 4.x sends; the others parse alike.
+SIGNATURE_SCHEMES = frozenset({"DCI2-HMAC-SHA256", "DCI-HMAC-SHA256", "AWS4-HMAC-SHA256"})
+
+
+class SignatureAuthentication(authentication.BaseAuthentication):
+    """Remotecis sign each request with dciauth v2 (SPEC §10): ``Authorization: DCI2-HMAC-SHA256
+    Credential=remoteci/<id>/..., SignedHeaders=host;x-dci-date, Signature=...`` and ``X-DCI-Date``.
+
+    Verified by ``dciauth`` over the raw ``Host`` header, the path, the query parameters (the
+    first value of each) and the raw body, within 15 minutes of its date either way. The agent is
+    found by ``DCI_SIGNING_AGENT`` (its id, an active row of an active team, or none); ``request.auth``
+    is then the signature, which the audit entry of a write keeps, once (a replay is refused).
+    Every failure is a 401, and counts towards the login throttling of the credential's name as a
+    wrong password does; a name locked out gets 429 on its failures (a valid signature passes,
+    as a remembered password does).
+
+    A view's actions whose body streams (``streams_signed_body``: raw uploads, with ``DCI-NAME``)
+    are not read here: the action must verify the body by ``signed_body_check`` once it has been
+    spooled, before anything is kept.
+    """
+
+    def authenticate(self, request):
+        http_request = request._request
+        scheme = http_request.META.get("HTTP_AUTHORIZATION", "").split(" ", 1)[0]
+        if scheme not in SIGNATURE_SCHEMES:
+            return None
+        try:
+            parsed = dciauth_headers.parse_headers(dict(http_request.headers))
+        except (ValueError, KeyError, AttributeError):  # not four tokens, a signed header missing
+            parsed = None
+        if parsed is None:
+            raise exceptions.AuthenticationFailed("Malformed signature: expected dciauth v2 headers.")
+        name = f"{parsed['client_type']}/{parsed['client_id']}"[:255]
+        agent = _agent(parsed)
+        if agent is None:
+            self.refuse(http_request, name, "Unknown or inactive agent.")
+        signed = {
+            "method": http_request.method,
+            "endpoint": http_request.path,
+            "params": {key: values[0] for key, values in http_request.GET.lists()},
+        }
+        view = request.parser_context.get("view") if request.parser_context else None
+        if (
+            getattr(view, "action", None) in getattr(view, "streams_signed_body", ())
+            and "HTTP_DCI_NAME" in http_request.META
+        ):
+            http_request.signed_body_check = lambda body: self.check(http_request, name, agent, parsed, signed, body)
+        else:
+            self.check(http_request, name, agent, parsed, signed, http_request.body)
+        return agent, parsed["signature"].lower()
+
+    def check(self, http_request, name, agent, parsed, signed, body):
+        """Verify the signature of a request whose body is ``body`` (bytes, or a buffer of them)."""
+        try:
+            valid, why = dciauth_signature.is_valid(
+                {**signed, "data": body}, {"secret_key": agent.api_secret}, dict(parsed)
+            )
+        except ValueError:  # an X-DCI-Date that is no timestamp
+            valid, why = False, "signature date is malformed"
+        if not valid:
+            self.refuse(http_request, name, f"Invalid signature: {why}.")
+
+    def refuse(self, http_request, name, message):
+        wait = throttling.retry_after(http_request, name)
+        if wait:
+            raise exceptions.Throttled(wait, "Too many failed logins; try again later.")
+        user_login_failed.send(sender=__name__, credentials={"username": name}, request=http_request)
+        raise exceptions.AuthenticationFailed(message)
+
+    def authenticate_header(self, request):
+        return WWW_AUTHENTICATE
+
+
+def _agent(parsed):
+    try:
+        pk = uuid.UUID(parsed["client_id"])
+    except ValueError:
+        return None
+    return import_string(settings.DCI_SIGNING_AGENT)(parsed["client_type"], pk)
+
+
+def signed_body_check(request):
+    """The check of a streamed body's signature (``SignatureAuthentication``), or ``None`` where the
+    request's body is not verified later (unsigned, or already verified)."""
+    return getattr(getattr(request, "_request", request), "signed_body_check", None)

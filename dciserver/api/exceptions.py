@@ -8,7 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -16,6 +16,14 @@ from rest_framework.response import Response
 logger = logging.getLogger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="DCI"'
+# The audit log's unique signatures (``dciserver.models.AuditLog``): violated, a signed write
+# is a replay.
+REPLAY_CONSTRAINT = "audit_signature_once"
+
+
+def is_replay(exc):
+    """Whether ``exc`` (an ``IntegrityError``) is a signed write already accepted once."""
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) == REPLAY_CONSTRAINT
 
 
 class DCIError(exceptions.APIException):
@@ -93,6 +101,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, IntegrityError) and is_replay(exc):
+        exc = exceptions.AuthenticationFailed("Signature already used: a signed write is accepted once.")
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         exc = ServiceUnavailable()

@@ -182,6 +182,20 @@ class BasicAuthScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "basic"}
 
 
+class SignatureScheme(OpenApiAuthenticationExtension):
+    target_class = "dciserver.api.authentication.SignatureAuthentication"
+    name = "dciSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "dciauth v2: 'DCI2-HMAC-SHA256 Credential=remoteci/<id>/<date>/BHS3/api/dci2_request, "
+            "SignedHeaders=host;x-dci-date, Signature=<hex>' with an X-DCI-Date header (SPEC §10).",
+        }
+
+
 def unsupported_media_type(result, **kwargs):
     """Every write whose body must be JSON may answer 415 (a body labelled otherwise); the upload
     routes, which take any body, document more than JSON and are left as they are."""

@@ -3,14 +3,14 @@
 import contextlib
 import uuid
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.response import Response
 
 from dciserver import prepared
 from dciserver.api import query
-from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed
+from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed, is_replay
 from dciserver.api.reader import Reader
 from dciserver.models import AuditLog, MutableModel, conflicts_as, insert
 
@@ -362,8 +362,15 @@ class DCIViewSet(viewsets.GenericViewSet):
         action = getattr(self, "action_map", {}).get(request.method.lower())
         one_statement = action == "create" and self.create_is_one_statement
         if request.method in AUDITED_METHODS and action not in self.own_transaction_actions and not one_statement:
-            with transaction.atomic():
-                return super().dispatch(request, *args, **kwargs)
+            try:
+                with transaction.atomic():
+                    return super().dispatch(request, *args, **kwargs)
+            except IntegrityError as exc:
+                # The audit entry, written as the response is finalized, found the write's
+                # signature already accepted: the write is rolled back and the replay refused.
+                if not is_replay(exc):
+                    raise
+                return self.finalize_response(self.request, self.handle_exception(exc))
         return super().dispatch(request, *args, **kwargs)
 
     def audit(self, request, status_code, object_id=None):
@@ -391,6 +398,8 @@ class DCIViewSet(viewsets.GenericViewSet):
             "method": request.method,
             "path": request.path[:1024],
             "status_code": status_code,
+            # A signed write's signature (``request.auth``, SignatureAuthentication): accepted once.
+            "signature": request.auth if isinstance(request.auth, str) else None,
         }
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -1,4 +1,5 @@
-"""A pytest plugin: no response of the whole test suite carries a password hash or the SECRET_KEY.
+"""A pytest plugin: no response of the whole test suite carries a password hash or the SECRET_KEY,
+nor an agent's ``api_secret`` outside the routes that show it.
 
 Every response Django produces in the test process (the test client, the fuzzer's WSGI
 calls, the live server's threads) goes through ``BaseHandler.get_response``; the plugin
@@ -7,6 +8,8 @@ contents excepted: reading them would consume them). A test during which a respo
 carried a secret fails at teardown, naming the request. The scan is a substring search,
 cheap next to the request itself; the terminal summary says how much it saw.
 """
+
+import re
 
 import pytest
 from django.conf import settings
@@ -25,12 +28,21 @@ def secrets_in(content):
     return [marker.decode() for marker in markers if marker in content]
 
 
+# Where an agent's ``api_secret`` may be answered (SPEC §10): its remoteci's own routes (list,
+# one, create, rotation), a team's list of its remotecis, and the schema that documents the field.
+SECRET_ROUTES = re.compile(
+    r"^/api/v1/(remotecis(/[^/]+(/api_secret)?)?|teams/[^/]+/remotecis)/?$|^/api/schema/?$|^/api/docs/?"
+)
+
+
 def scan(request, response):
     head = "\n".join(f"{name}: {value}" for name, value in response.items()).encode("utf-8", "replace")
     body = b"" if getattr(response, "streaming", False) else response.content
     seen["responses"] += 1
     seen["bytes"] += len(head) + len(body)
     found = secrets_in(head + b"\n" + body)
+    if b"api_secret" in body and not SECRET_ROUTES.match(request.path):
+        found.append("api_secret")
     if found:
         findings.append(f"{request.method} {request.get_full_path()} → {response.status_code}: {', '.join(found)}")
 

@@ -178,3 +178,19 @@ def test_an_archived_row_is_restored_from_the_admin(super_admin_browser, remotec
 
     assert response.status_code == 302
     assert admin_client.get(f"/api/v1/remotecis/{remoteci.pk}").status_code == 200
+
+
+def test_a_remotecis_secret_is_rotated_from_the_admin_and_shown_once(super_admin_browser, remoteci):
+    old = remoteci.api_secret
+    changelist = admin_url(type(remoteci), "changelist")
+    assert old.encode() not in super_admin_browser.get(changelist).content
+    assert old.encode() not in super_admin_browser.get(admin_url(type(remoteci), "change", remoteci.pk)).content
+
+    response = super_admin_browser.post(
+        changelist, {"action": "rotate_secret", "_selected_action": [str(remoteci.pk)]}, follow=True
+    )
+
+    remoteci.refresh_from_db()
+    assert remoteci.api_secret != old
+    assert remoteci.api_secret.encode() in response.content  # shown this once, in the message
+    assert remoteci.api_secret.encode() not in super_admin_browser.get(changelist).content

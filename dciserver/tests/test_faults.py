@@ -166,6 +166,50 @@ def test_a_large_upload_is_kept_whole_with_flat_memory_and_the_connection_serves
     assert rise_mib < 32, rise_mib
 
 
+@pytest.mark.parametrize("signature", ["valid", "wrong"])
+def test_a_signed_100_mib_upload_streams_and_a_wrong_signature_keeps_nothing(web, pg, signature):
+    """A remoteci's raw upload, signed over its 100 MiB body as dciclient 4.x signs it: the body
+    streams to the spool file, the signature is checked there, and only a valid one is kept."""
+    from conftest import signature_headers
+
+    size = 100 * MiB
+    job = web.world["jobs"][3]
+    remoteci_id, secret = pg.query(f"SELECT remoteci_id, api_secret FROM jobs_job j JOIN teams_remoteci r "
+                                   f"ON r.id = j.remoteci_id WHERE j.id = '{job}'")[0]  # fmt: skip
+    body = b"".join(upload_blocks(size))
+    signed = signature_headers(
+        f"remoteci/{remoteci_id}", secret if signature == "valid" else "x" * 64, "POST", "/api/v1/files",
+        body=body, host=f"127.0.0.1:{web.port}",
+    )  # fmt: skip
+    headers = {
+        "Authorization": signed["HTTP_AUTHORIZATION"],
+        "X-DCI-Date": signed["HTTP_X_DCI_DATE"],
+        "DCI-NAME": "signed.img",
+        "DCI-JOB-ID": job,
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(size),
+    }
+    files_before, bytes_before = count(pg, "files_file"), set(web.leftovers())
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=120)
+    try:
+        connection.request("POST", "/api/v1/files", body=upload_blocks(size), headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        connection.close()
+
+    if signature == "valid":
+        assert response.status == 201, answer
+        assert (answer["file"]["size"], answer["file"]["md5"]) == (size, hashlib.md5(body).hexdigest())
+        assert count(pg, "files_file") == files_before + 1
+    else:
+        assert (response.status, answer["status_code"]) == (401, 401), answer
+        assert "signature is invalid" in answer["message"]
+        assert count(pg, "files_file") == files_before
+        # Neither stored bytes nor a spool file stay behind.
+        assert wait_for(lambda: set(web.leftovers()) == bytes_before, timeout=15), web.leftovers()
+
+
 # A worker killed mid-request ----------------------------------------------------------------------
 
 CLIENTS = 8

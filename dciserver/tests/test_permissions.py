@@ -42,6 +42,7 @@ MATRIX = [
     ("PUT",    "/remotecis/{remoteci}",                  401, 401, 204, 204, 404, 404, 204),
     ("DELETE", "/remotecis/{remoteci}",                  401, 401, 204, 204, 404, 404, 204),
     ("GET",    "/remotecis/{remoteci}/data?keys=arch",   401, 401, 200, 200, 404, 404, 200),
+    ("PUT",    "/remotecis/{remoteci}/api_secret",       401, 401, 200, 200, 404, 404, 200),
     ("GET",    "/topics",                                401, 401, 200, 200, 200, 200, 200),
     ("POST",   "/topics",                                401, 401, 403, 403, 403, 403, 201),
     ("GET",    "/topics/{topic}",                        401, 401, 200, 200, 404, 404, 200),

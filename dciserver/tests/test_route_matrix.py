@@ -22,12 +22,26 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from conftest import PASSWORD, client_for
+from conftest import PASSWORD, SignedClient, client_for
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("anonymous", "wrong_password", "user", "team_admin", "other_user", "other_admin", "super_admin")
-MEMBERS = ROLES[2:]
+ROLES = (
+    "anonymous",
+    "wrong_password",
+    "wrong_signature",
+    "user",
+    "team_admin",
+    "other_user",
+    "other_admin",
+    "super_admin",
+)
+MEMBERS = ROLES[3:8]
+# Remotecis signing their requests (SPEC §10): the lab's, and the rival team's. An agent acts
+# inside its team as a plain member does (``AGENT_SAME_AS``), but where ``AGENT_RULES`` says.
+AGENTS = ("agent", "other_agent")
+AGENT_SAME_AS = {"agent": "user", "other_agent": "other_user"}
+ROLES += AGENTS
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 OK = "ok"
 SUCCESS = {"GET": 200, "HEAD": 200, "OPTIONS": 200, "POST": 201, "PUT": 204, "PATCH": 204, "DELETE": 204}
@@ -86,6 +100,8 @@ RULES = {
     ("remoteci-detail", "PATCH"): MEMBERS_OF_LAB,
     ("remoteci-detail", "DELETE"): MEMBERS_OF_LAB,
     ("remoteci-data", "GET"): MEMBERS_OF_LAB,
+    # The rotation answers the row with its new secret (200, not the seed's 204 of a PUT).
+    ("remoteci-api-secret", "PUT"): policy(200, 200, 404, 404, 200),
     ("topic-list", "GET"): EVERYONE,
     ("topic-list", "POST"): SUPER_ADMINS,
     ("topic-detail", "GET"): MEMBERS_OF_LAB,
@@ -136,6 +152,15 @@ RULES = {
     ("audit-detail", "GET"): AUDIT_ENTRY_OF_LAB,
 }
 # fmt: on
+
+# Where an agent is not answered as a plain member of its team: (url name, method) → {agent: status}.
+AGENT_RULES = {
+    # Remotecis are created by users (the rival's body names the lab's team: a 400 first).
+    ("remoteci-list", "POST"): {"agent": 403, "other_agent": 400},
+    # An agent is no user: it has no /users/me.
+    ("user-me", "GET"): {"agent": 404, "other_agent": 404},
+    ("user-me", "PUT"): {"agent": 404, "other_agent": 404},
+}
 
 # Views anyone may call, signed in or not (a wrong password is still refused: credentials sent are checked).
 PUBLIC = {"api-root", "api-root-bare", "schema", "docs"}
@@ -234,7 +259,7 @@ def concrete_path(pattern, objects):
 
 
 def expected_status(name, method, role, served):
-    if role in ("anonymous", "wrong_password"):
+    if role in ("anonymous", "wrong_password", "wrong_signature"):
         if role == "anonymous" and name in PUBLIC:
             return SUCCESS[method] if method in served else 405
         return 401
@@ -242,12 +267,18 @@ def expected_status(name, method, role, served):
         return 405
     if method == "OPTIONS":
         return 200
-    rule = RULES[(name, "GET" if method == "HEAD" else method)][role]
+    key = (name, "GET" if method == "HEAD" else method)
+    if role in AGENTS:
+        rule = AGENT_RULES.get(key, {}).get(role, RULES[key][AGENT_SAME_AS[role]])
+    else:
+        rule = RULES[key][role]
     return SUCCESS[method] if rule == OK else rule
 
 
 @pytest.fixture
-def cast(team, other_team, user, team_admin, colleague, other_user, other_admin, super_admin, jobstate, file):
+def cast(
+    team, other_team, user, team_admin, colleague, other_user, other_admin, super_admin, other_remoteci, jobstate, file
+):
     """Every role's user, and the lab's objects the paths and bodies name."""
     from dciserver.models import AuditLog
 
@@ -261,6 +292,8 @@ def cast(team, other_team, user, team_admin, colleague, other_user, other_admin,
         "other_user": other_user,
         "other_admin": other_admin,
         "super_admin": super_admin,
+        "agent": job.remoteci,
+        "other_agent": other_remoteci,
     }
     objects = {
         "team": team,
@@ -283,6 +316,10 @@ def client_as(role, users):
         return client_for(None)
     if role == "wrong_password":
         return client_for(users["user"], password="not-" + PASSWORD)
+    if role == "wrong_signature":
+        return SignedClient(users["agent"], secret="not-" + users["agent"].api_secret)
+    if role in AGENTS:
+        return SignedClient(users[role])
     return client_for(users[role])
 
 

@@ -71,3 +71,14 @@ def test_a_created_or_updated_user_is_answered_without_its_password(admin_client
     assert "password" not in created.json()["user"]
     listed = admin_client.get(f"{API}/users").json()["users"]
     assert all("password" not in entry for entry in listed)
+
+
+def test_the_scan_catches_an_api_secret_outside_the_routes_that_show_it():
+    body = '{"job": {"remoteci": {"api_secret": "abc"}}}'
+
+    response_scan.scan(RequestFactory().get("/api/v1/jobs"), HttpResponse(body))
+    response_scan.scan(RequestFactory().get("/api/v1/remotecis/7f0c"), HttpResponse(body))
+    response_scan.scan(RequestFactory().put("/api/v1/remotecis/7f0c/api_secret"), HttpResponse(body))
+
+    assert [finding.split(" →")[0] for finding in response_scan.findings] == ["GET /api/v1/jobs"]
+    response_scan.findings.clear()
