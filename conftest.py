@@ -233,11 +233,24 @@ def file(job):
 
 
 @pytest.fixture
-def world(team, other_team, topic, component, jobdefinition, remoteci, job):
+def product(team, topic):
+    """The product of the lab's topic, linked to the lab (SPEC §11)."""
+    from jobs.models import Product, ProductTeam
+
+    product = Product.objects.create(name="RHEL", label="RHEL", description="Red Hat Enterprise Linux")
+    ProductTeam.objects.create(product=product, team=team)
+    type(topic).objects.filter(pk=topic.pk).update(product=product, export_control=True)
+    topic.refresh_from_db()
+    return product
+
+
+@pytest.fixture
+def world(team, other_team, topic, component, jobdefinition, remoteci, job, product):
     """The lab team's things, for factories that need a parent row."""
     return SimpleNamespace(
         team=team,
         other_team=other_team,
+        product=product,
         topic=topic,
         component=component,
         jobdefinition=jobdefinition,

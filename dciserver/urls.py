@@ -7,7 +7,7 @@ from dciserver.api.routers import DCIRouter
 from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
-from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, TopicViewSet
+from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, ProductViewSet, TopicViewSet
 from jobs.api.jobs import JobStateViewSet, JobViewSet
 from teams.api import IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
 
@@ -15,6 +15,7 @@ router = DCIRouter()
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
 router.register("remotecis", RemoteCIViewSet, basename="remoteci")
+router.register("products", ProductViewSet, basename="product")
 router.register("topics", TopicViewSet, basename="topic")
 router.register("components", ComponentViewSet, basename="component")
 router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
@@ -27,6 +28,7 @@ api_v1 = [
     re_path(r"^/?$", api_root, name="api-root"),
     re_path(r"^identity/?$", IdentityView.as_view(), name="identity"),
     path("", include("files.urls")),
+    path("", include("jobs.urls")),
     path("", include(router.urls)),
 ]
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from jobs import services
-from jobs.models import Component, Job, JobDefinition, JobState, Topic, TopicSubscription
+from jobs.models import Component, Job, JobDefinition, JobState, Product, ProductTeam, Topic, TopicSubscription
 from teams.admin import IMMUTABLE_READ_ONLY, READ_ONLY, ArchiveAdmin
 
 
@@ -11,11 +11,28 @@ class SubscriptionInline(admin.TabularInline):
     raw_id_fields = ("team",)
 
 
+class ProductTeamInline(admin.TabularInline):
+    model = ProductTeam
+    extra = 0
+    raw_id_fields = ("team",)
+    verbose_name, verbose_name_plural = "linked team", "linked teams (they reach its exported topics)"
+
+
+@admin.register(Product)
+class ProductAdmin(ArchiveAdmin):
+    list_display = ("name", "label", "state", "created_at")
+    list_filter = ("state",)
+    search_fields = ("=id", "name", "label")
+    inlines = [ProductTeamInline]
+
+
 @admin.register(Topic)
 class TopicAdmin(ArchiveAdmin):
-    list_display = ("name", "state", "created_at")
-    list_filter = ("state",)
+    list_display = ("name", "product", "export_control", "state", "created_at")
+    list_filter = ("state", "export_control", "product")
     search_fields = ("=id", "name")
+    list_select_related = ("product",)
+    raw_id_fields = ("next_topic",)
     inlines = [SubscriptionInline]
 
 

@@ -10,12 +10,59 @@ from dciserver.models import BaseModel, MutableModel, ScopedQuerySet, team_membe
 from teams.models import Team
 
 
+class Product(MutableModel):
+    """What a partner builds on (SPEC §11): its topics are reached by the teams linked to it."""
+
+    name = models.CharField(max_length=255)
+    label = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    teams = models.ManyToManyField(Team, blank=True, related_name="products", through="ProductTeam")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(archived_at__isnull=True), name="product_name_unique"),
+            models.UniqueConstraint(
+                fields=["label"], condition=Q(archived_at__isnull=True), name="product_label_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of the teams linked to it."""
+        return team_members(user, "teams")
+
+
+class ProductTeam(models.Model):
+    """A team linked to a product: it reaches the product's exported topics (all, with pre-release access)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_index=False)  # the unique pair leads with it
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["product", "team"], name="product_team_unique")]
+
+    def __str__(self):
+        return f"{self.team} → {self.product}"
+
+
 class Topic(MutableModel):
-    """A product line teams subscribe to; its components are what jobs test."""
+    """A product line teams reach, by subscription or through its product; its components are what jobs test."""
 
     name = models.CharField(max_length=255)
     component_types = models.JSONField(default=list, blank=True)
+    # Stored for the modern clients; the server uses no optional type.
+    component_types_optional = models.JSONField(default=list, blank=True)
     teams = models.ManyToManyField(Team, blank=True, related_name="topics", through="TopicSubscription")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="topics")
+    # Exported: every team linked to the product reaches it, not only those with pre-release access.
+    export_control = models.BooleanField(default=False)
+    # Where ``POST /jobs/upgrade`` takes a job.
+    next_topic = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -27,8 +74,14 @@ class Topic(MutableModel):
 
     @classmethod
     def visible_to(cls, user):
-        """The members of the teams subscribed to it."""
-        return team_members(user, "teams")
+        """Who reaches it (SPEC §11): the members of the teams subscribed to it, and of the teams
+        linked to its product where it is exported or their team has pre-release access."""
+        if user.team_id is None:
+            return None
+        through_product = Q(product__teams=user.team_id, product__archived_at__isnull=True)
+        if not user.team.has_pre_release_access:
+            through_product &= Q(export_control=True)
+        return Q(teams=user.team_id) | through_product
 
 
 class TopicSubscription(models.Model):

@@ -1,9 +1,11 @@
 """Scheduling: which job a remoteci runs next (SPEC §5). The algorithm, step by step, and the
 code that does each step:
 
-0. **Who and what** (Python, ``_candidates``: one statement, ``_CANDIDATES`` or
-   ``_candidates_seen_by``). The topic, live, else 404; through the API, the remoteci too, among
-   those the caller sees (``RemoteCI.objects.readable_sql``), else 404.
+0. **Who and what** (Python, ``_candidates``: one statement, ``_candidates_statement``). The
+   topic, live, else 404; through the API, the remoteci too, among those the caller sees
+   (``RemoteCI.objects.readable_sql``), else 404; and whether the remoteci's team reaches the
+   topic (``Topic.objects.readable_sql`` of a member of it: SPEC §11's rule, declared by
+   ``Topic.visible_to``).
 1. **Candidates** (Python, ``_plan``, from the same statement's row). The topic's active job
    definitions by ``priority`` ascending, then ``created_at`` (``definitions`` in
    ``_CANDIDATE_CTES``); each one's component set is the newest active component of each of its
@@ -12,11 +14,11 @@ code that does each step:
    (its ``component_types``, ``jobdefinition_id`` null). Each candidate gets its
    ``components_key`` here (SHA-1, which PostgreSQL has only through pgcrypto, missing from the
    embedded server).
-2. **The decision and its writes** (SQL, one statement: ``dci_schedule``, migration
-   ``jobs/0003_schedule_function``), in order:
+2. **The decision and its writes** (SQL, one statement: ``dci_schedule``, migrations
+   ``jobs/0003_schedule_function`` and ``jobs/0007_schedule_reach``), in order:
 
    a. the remoteci's row is locked (``SELECT ... FOR UPDATE``): inactive → 412 ``RemoteCI "<id>"
-      is not active.``; its team not subscribed to the topic → 412 ``Team is not subscribed...``;
+      is not active.``; its team not reaching the topic (step 0) → 412 ``Team is not subscribed...``;
    b. SPEC step 1: a pending recheck copy of this remoteci, oldest first, is handed out, once;
    c. SPEC steps 2–3: else the first candidate (in ``_plan``'s order) this remoteci has no live
       job for (same job definition and ``components_key``);
@@ -50,8 +52,8 @@ from django.utils import timezone
 from dciserver import prepared
 from dciserver.api.exceptions import NotFound, PreconditionFailed
 from dciserver.models import AuditLog
-from jobs.models import Job, components_key
-from teams.models import RemoteCI
+from jobs.models import Job, Topic, components_key
+from teams.models import Agent, RemoteCI
 
 # The live topic, its active job definitions in scheduling order, and the newest active
 # component of each type they name (one index probe per type: the cost does not grow with the
@@ -79,13 +81,12 @@ _CANDIDATE_COLUMNS = """topic.name, topic.component_types::text,
                                WHERE c.topic_id = topic.id AND c.type = types.type
                                  AND c.state = 'active' AND c.archived_at IS NULL
                                ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)"""
-_CANDIDATES = f"{_CANDIDATE_CTES}SELECT {_CANDIDATE_COLUMNS}\n  FROM topic\n"
 
 
 # The job comes back as the columns of the model's fields, in their order, so that
 # ``Job.from_db`` builds the instance as a queryset would.
 _FIELDS = Job._meta.concrete_fields
-_SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s) AS s".format(
+_SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s) AS s".format(
     columns=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS)
 )
 _ATTNAMES = [field.attname for field in _FIELDS]
@@ -93,7 +94,7 @@ _ATTNAMES = [field.attname for field in _FIELDS]
 # id) in the same statement: a schedule through the API needs no transaction around it.
 _AUDIT_FIELDS = [field for field in AuditLog._meta.concrete_fields if field.attname != "object_id"]
 _SCHEDULE_AUDITED = (
-    "WITH s AS (SELECT * FROM dci_schedule(%s, %s, %s, %s, %s, %s)), "
+    "WITH s AS (SELECT * FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s)), "
     'audit AS (INSERT INTO "{table}" ({columns}, "object_id") SELECT {values}, (s.job).id::text FROM s '
     "WHERE s.reason IS NULL) "
     "SELECT {job}, s.reason FROM s"
@@ -105,34 +106,55 @@ _SCHEDULE_AUDITED = (
 )
 
 
+def _member(remoteci, remoteci_id, caller):
+    """Whose reach of the topic decides (SPEC §11): the remoteci's team's. A caller of its team
+    (a member, or the remoteci itself) reads as that team does: a remoteci the caller sees is of
+    its team. A super admin's or a command's remoteci is read for its team."""
+    if caller is not None and not caller.is_super_admin:
+        return caller
+    if remoteci is None:
+        remoteci = RemoteCI.objects.select_by_pk(remoteci_id, related="team")
+        if remoteci is None:
+            raise NotFound(f"remoteci {remoteci_id} not found")
+    return Agent("remoteci", remoteci)
+
+
 @functools.cache
-def _candidates_seen_by(condition):
-    """``_CANDIDATES`` with, first, whether the remoteci is live and seen by a caller whose scope
-    is ``condition`` (``RemoteCI.objects.readable_sql``); a row even where the topic is unknown."""
-    table = connection.ops.quote_name(RemoteCI._meta.db_table)
-    where = f'{table}."id" = %s' + (f" AND {condition}" if condition else "")
-    seen = f"EXISTS (SELECT FROM {table} WHERE {where})"
-    return f"{_CANDIDATE_CTES}SELECT {seen}, {_CANDIDATE_COLUMNS}\n  FROM (SELECT) one LEFT JOIN topic ON true\n"
+def _candidates_statement(reach, seen=None):
+    """The candidates' statement: first whether the topic is reached where ``reach`` (SQL on the
+    topic aliased ``rt``: ``Topic.objects.readable_sql`` of the remoteci's team) holds, then, with
+    ``seen`` (SQL on remotecis: the caller's ``RemoteCI.objects.readable_sql``), whether the
+    remoteci is live and seen by the caller; a row even where the topic is unknown."""
+    reached = "EXISTS (SELECT FROM jobs_topic rt WHERE rt.id = topic.id" + (f" AND {reach})" if reach else ")")
+    columns = [f"{reached}", _CANDIDATE_COLUMNS]
+    if seen is not None:
+        table = connection.ops.quote_name(RemoteCI._meta.db_table)
+        where = f'{table}."id" = %s' + (f" AND {seen}" if seen else "")
+        columns.insert(0, f"EXISTS (SELECT FROM {table} WHERE {where})")
+    return f"{_CANDIDATE_CTES}SELECT {', '.join(columns)}\n  FROM (SELECT) one LEFT JOIN topic ON true\n"
 
 
-def _candidates(topic_id, remoteci_id=None, scope=None):
-    """The topic's candidates and skipped job definitions (``_plan``), as of now. With ``scope``,
-    the remoteci ``remoteci_id`` is checked in the same statement: unknown to the caller, 404."""
-    sql, params = _CANDIDATES, [topic_id, topic_id]
+def _candidates(topic_id, member, remoteci_id=None, scope=None):
+    """The topic's candidates and skipped job definitions (``_plan``), as of now, and whether
+    ``member`` (a principal of the remoteci's team) reaches the topic. With ``scope``, the
+    remoteci ``remoteci_id`` is checked in the same statement: unknown to the caller, 404."""
+    reach, reach_params = Topic.objects.readable_sql(member, "rt")
+    # In the statement's order: the topic (twice), the remoteci seen, the reach.
+    params = [topic_id, topic_id]
     if scope is not None:
-        sql, params = _candidates_seen_by(scope[0]), [*params, remoteci_id, *scope[1]]
+        params += [remoteci_id, *scope[1]]
+    sql = _candidates_statement(reach, None if scope is None else scope[0])
     with connection.cursor() as cursor:
-        prepared.execute(cursor, sql, params)
+        prepared.execute(cursor, sql, [*params, *reach_params])
         row = cursor.fetchone()
     if scope is not None:
         seen, *row = row
         if not seen:
             raise NotFound(f"remoteci {remoteci_id} not found")
-        if row[0] is None:
-            row = None
-    if row is None:
+    reachable, *row = row
+    if row[0] is None:
         raise NotFound(f"topic {topic_id} not found")
-    return _plan(str(topic_id), *row)
+    return (*_plan(str(topic_id), *row), reachable)
 
 
 # Keyed by what the database answered, so never stale: schedules of a topic whose catalogue has
@@ -163,7 +185,15 @@ def _skip(jobdefinition_id, name, topic_id, reason):
 
 
 def job_schedule(
-    *, remoteci=None, topic_id, user_agent="", client_version="", audit=None, remoteci_id=None, scope=None
+    *,
+    remoteci=None,
+    topic_id,
+    user_agent="",
+    client_version="",
+    audit=None,
+    remoteci_id=None,
+    scope=None,
+    caller=None,
 ):
     """Hand ``remoteci`` its next job of the topic ``topic_id``, or raise 412 saying why there is none.
 
@@ -181,7 +211,9 @@ def job_schedule(
         remoteci_id, scope = remoteci.pk, None
     elif scope is None:
         raise ValueError("a remoteci given by id needs the caller's scope: it is checked with the candidates")
-    candidates, skipped, payload = _candidates(topic_id, remoteci_id, scope)
+    candidates, skipped, payload, reachable = _candidates(
+        topic_id, _member(remoteci, remoteci_id, caller), remoteci_id, scope
+    )
     params = [
         remoteci_id,
         topic_id,
@@ -189,6 +221,7 @@ def job_schedule(
         user_agent or "",
         client_version or "",
         bool(settings.DCI_SCHEDULE_KILLS_UNFINISHED),
+        reachable,
     ]
     sql = _SCHEDULE
     if audit is not None:

@@ -16,8 +16,17 @@ from django.utils import timezone
 
 from dciserver import prepared
 from dciserver.api.exceptions import BadRequest
-from dciserver.models import AuditLog, new_etag
-from jobs.models import UNFINISHED_STATUSES, Job, JobComponent, JobState, Status, TopicSubscription, components_key
+from dciserver.models import AuditLog, conflicts_as, new_etag
+from jobs.models import (
+    UNFINISHED_STATUSES,
+    Job,
+    JobComponent,
+    JobState,
+    ProductTeam,
+    Status,
+    TopicSubscription,
+    components_key,
+)
 
 ATOMIC = transaction.atomic(savepoint=False)
 
@@ -233,4 +242,17 @@ def topic_subscribe(*, topic, team):
 def topic_unsubscribe(*, topic, team_id):
     """End a subscription; returns whether there was one."""
     deleted, _ = TopicSubscription.objects.filter(topic=topic, team_id=team_id).delete()
+    return bool(deleted)
+
+
+def product_link_team(*, product, team):
+    """Link ``team`` to ``product``: its members reach the product's exported topics (all of them
+    with pre-release access). Linked already: ``Conflict``."""
+    with conflicts_as("product team"):
+        ProductTeam.objects.create(product=product, team=team)
+
+
+def product_unlink_team(*, product, team_id):
+    """Unlink a team; returns whether it was linked."""
+    deleted, _ = ProductTeam.objects.filter(product=product, team_id=team_id).delete()
     return bool(deleted)

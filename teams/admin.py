@@ -81,8 +81,8 @@ class ArchivedFilter(admin.SimpleListFilter):
 
 @admin.register(Team)
 class TeamAdmin(ArchiveAdmin):
-    list_display = ("name", "state", "created_at", "archived_at")
-    list_filter = ("state",)
+    list_display = ("name", "has_pre_release_access", "external", "state", "created_at", "archived_at")
+    list_filter = ("state", "has_pre_release_access", "external")
     search_fields = ("=id", "name")
 
     def archive_row(self, row):

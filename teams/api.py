@@ -29,7 +29,17 @@ from teams.models import ADMIN_TEAM_NAME, Agent, RemoteCI, Team, User
 class TeamSerializer(DCIModelSerializer):
     class Meta:
         model = Team
-        fields = ("id", "name", "has_pre_release_access", "state", "created_at", "updated_at", "etag")
+        fields = (
+            "id",
+            "name",
+            "has_pre_release_access",
+            "external",
+            "country",
+            "state",
+            "created_at",
+            "updated_at",
+            "etag",
+        )
         read_only_fields = ("updated_at", "etag")
 
 
@@ -90,7 +100,7 @@ class RemoteCIWithSecretSerializer(RemoteCISerializer):
 class TeamFilter(DCIFilterSet):
     class Meta:
         model = Team
-        fields = ["name", "has_pre_release_access"]
+        fields = ["name", "has_pre_release_access", "external", "country"]
 
 
 class UserFilter(DCIFilterSet):
@@ -131,8 +141,11 @@ class TeamViewSet(DCIViewSet):
             self.deny("The admin team cannot be renamed.")
 
     def writable_fields(self, user, instance):
-        # Pre-release access is granted by super admins, not taken by a team's admins.
-        return None if user.is_super_admin else {n for n in TeamSerializer.Meta.fields if n != "has_pre_release_access"}
+        # Pre-release access is granted by super admins, not taken by a team's admins (nor is the
+        # team's external status theirs to change).
+        if user.is_super_admin:
+            return None
+        return {n for n in TeamSerializer.Meta.fields if n not in ("has_pre_release_access", "external")}
 
     def check_destroy(self, user, instance):
         if not user.is_super_admin:

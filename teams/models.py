@@ -19,6 +19,9 @@ class Team(MutableModel):
     name = models.CharField(max_length=255)
     # Reaches the topics of its products before they are exported (SPEC §11).
     has_pre_release_access = models.BooleanField(default=False)
+    # A partner outside the company running the server, and where it is (the modern DCI's team fields).
+    external = models.BooleanField(default=True)
+    country = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [

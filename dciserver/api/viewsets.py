@@ -112,6 +112,8 @@ class DCIViewSet(viewsets.GenericViewSet):
     # The resource's ``where`` keys (``dciserver.api.filters.DCIFilterSet``).
     filterset_class = None
     embeds = {}
+    # Embeds every representation of the resource carries, asked for or not (a product's topics).
+    inline = ()
     lookup_by_name = False
     # DELETE checks an etag whenever one is sent; where real clients send none (the 2016
     # client deletes topics and components without one), it is not required.
@@ -170,8 +172,10 @@ class DCIViewSet(viewsets.GenericViewSet):
         return instance
 
     def reader(self, embeds=()):
-        """The reader of this resource's representation with ``embeds`` (``dciserver.api.reader``)."""
-        return Reader.of(self.serializer_class, self.model, embeds, self.embeds)
+        """The reader of this resource's representation with ``embeds`` (``dciserver.api.reader``)
+        and those it always carries (``inline``)."""
+        names = [*self.inline, *(name for name in embeds if name not in self.inline)]
+        return Reader.of(self.serializer_class, self.model, names, self.embeds)
 
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}

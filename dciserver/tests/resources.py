@@ -67,6 +67,14 @@ def _remoteci(world, label):
     return RemoteCI.objects.create(name=label, team=world.team)
 
 
+def _product(world, label):
+    from jobs.models import Product, ProductTeam
+
+    product = Product.objects.create(name=label, label=label.upper())
+    ProductTeam.objects.create(product=product, team=world.team)
+    return product
+
+
 def _topic(world, label):
     from jobs.models import Topic, TopicSubscription
 
@@ -142,6 +150,16 @@ RESOURCES = [
         create_body=lambda w: {"name": "created", "team_id": str(w.team.id), "data": {"arch": "aarch64"}},
         update_body={"name": "renamed"},
         embeds=("team",),
+    ),
+    Resource(
+        "products",
+        "product",
+        "jobs.Product",
+        fixture="product",
+        make=_product,
+        create_body=lambda w: {"name": "created", "description": "made by the contract tests"},
+        update_body={"name": "renamed"},
+        embeds=("topics",),
     ),
     Resource(
         "topics",

@@ -38,12 +38,21 @@ def _junit(cast):
     return JUnitResult.objects.create(file=junit, job=cast["job"], name="pytest-suite", total=3)
 
 
+def _product(cast):
+    from jobs.models import Product, ProductTeam
+
+    product = Product.objects.create(name="OpenShift", label="OPENSHIFT")
+    ProductTeam.objects.create(product=product, team=cast["team"])
+    return product
+
+
 # For each registered model: how to get a row, and a text its search finds (besides its id).
 ROWS = {
     "dciserver.AuditLog": (_auditlog, "auditor-trail"),
     "teams.Team": (lambda c: c["team"], "lab"),
     "teams.User": (lambda c: c["user"], "lab-user"),
     "teams.RemoteCI": (lambda c: c["remoteci"], "rack-1"),
+    "jobs.Product": (_product, "OpenShift"),
     "jobs.Topic": (lambda c: c["topic"], "RHEL-9"),
     "jobs.Component": (lambda c: c["component"], "RHEL-9.4-20260101"),
     "jobs.JobDefinition": (lambda c: c["jobdefinition"], "install"),

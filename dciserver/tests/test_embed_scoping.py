@@ -118,6 +118,22 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     job(retired, t4, jd4, [c4])
     job(stays, t1, None, [])  # a job made from a topic alone: no job definition
     job(closed_remoteci, t1, jd1, [c1])
+    # Products (SPEC §11): the lab reaches an exported topic of its product, not an unexported
+    # one; a product whose link is removed afterwards; a rival's product.
+    from jobs.models import Product, ProductTeam
+
+    ocp = Product.objects.create(name="OpenShift", label="OPENSHIFT")
+    ProductTeam.objects.create(product=ocp, team=team)
+    exported, _, _ = topic("OCP-4.19", other_team)
+    Topic.objects.filter(pk=exported.pk).update(product=ocp, export_control=True)
+    unexported, _, _ = topic("OCP-4.20")
+    Topic.objects.filter(pk=unexported.pk).update(product=ocp)
+    unlinked = Product.objects.create(name="RHEL", label="RHEL")
+    ProductTeam.objects.create(product=unlinked, team=team)
+    Topic.objects.filter(pk=t3.pk).update(product=unlinked, export_control=True)
+    rivals_product = Product.objects.create(name="Ansible", label="ANSIBLE")
+    ProductTeam.objects.create(product=rivals_product, team=other_team)
+    job(stays, exported, None, [])
     mover = User.objects.create_user("lab-mover", PASSWORD, team=team)
     teamless = User.objects.create_user("teamless", PASSWORD, team=None)
 
@@ -129,6 +145,8 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     assert moved.status_code == 204, moved.content
     unsubscribed = admin_client.delete(f"{API}/topics/{t2.id}/teams/{team.id}")
     assert unsubscribed.status_code == 204, unsubscribed.content
+    unlinked_now = admin_client.delete(f"{API}/products/{unlinked.id}/teams/{team.id}")
+    assert unlinked_now.status_code == 204, unlinked_now.content
     now = timezone.now()
     RemoteCI.objects.filter(pk=retired.pk).update(archived_at=now)
     Topic.objects.filter(pk=t4.pk).update(archived_at=now)

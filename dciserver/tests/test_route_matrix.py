@@ -102,6 +102,16 @@ RULES = {
     ("remoteci-data", "GET"): MEMBERS_OF_LAB,
     # The rotation answers the row with its new secret (200, not the seed's 204 of a PUT).
     ("remoteci-api-secret", "PUT"): policy(200, 200, 404, 404, 200),
+    ("product-list", "GET"): EVERYONE,
+    ("product-list", "POST"): SUPER_ADMINS,
+    ("product-detail", "GET"): MEMBERS_OF_LAB,
+    ("product-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
+    ("product-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
+    ("product-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("product-teams", "GET"): SUPER_ADMINS_ON_LAB_ROW,
+    ("product-teams", "POST"): SUPER_ADMINS_ON_LAB_ROW,
+    ("product-unlink", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("team-products", "GET"): MEMBERS_OF_LAB,
     ("topic-list", "GET"): EVERYONE,
     ("topic-list", "POST"): SUPER_ADMINS,
     ("topic-detail", "GET"): MEMBERS_OF_LAB,
@@ -177,6 +187,10 @@ BODIES = {
     ("remoteci-list", "POST"): {"name": "rack-new", "team_id": "{team}"},
     ("remoteci-detail", "PUT"): {"name": "rack-renamed"},
     ("remoteci-detail", "PATCH"): {"name": "rack-renamed"},
+    ("product-list", "POST"): {"name": "Ansible"},
+    ("product-detail", "PUT"): {"description": "renamed"},
+    ("product-detail", "PATCH"): {"description": "renamed"},
+    ("product-teams", "POST"): {"team_id": "{other_team}"},
     ("topic-list", "POST"): {"name": "new-topic"},
     ("topic-detail", "PUT"): {"name": "renamed-topic"},
     ("topic-detail", "PATCH"): {"name": "renamed-topic"},
@@ -202,6 +216,7 @@ PATH_OBJECTS = {
     "team": "team",
     "user": "colleague",
     "remoteci": "remoteci",
+    "product": "product",
     "topic": "topic",
     "component": "component",
     "jobdefinition": "jobdefinition",
@@ -277,7 +292,18 @@ def expected_status(name, method, role, served):
 
 @pytest.fixture
 def cast(
-    team, other_team, user, team_admin, colleague, other_user, other_admin, super_admin, other_remoteci, jobstate, file
+    team,
+    other_team,
+    user,
+    team_admin,
+    colleague,
+    other_user,
+    other_admin,
+    super_admin,
+    other_remoteci,
+    product,
+    jobstate,
+    file,
 ):
     """Every role's user, and the lab's objects the paths and bodies name."""
     from dciserver.models import AuditLog
@@ -300,6 +326,7 @@ def cast(
         "other_team": other_team,
         "colleague": colleague,
         "remoteci": job.remoteci,
+        "product": product,
         "topic": job.topic,
         "component": job.components.get(),
         "jobdefinition": job.jobdefinition,

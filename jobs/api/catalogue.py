@@ -10,16 +10,17 @@ from rest_framework.response import Response
 from dciserver.api.exceptions import NotFound
 from dciserver.api.filters import ActiveFilter, DCIFilterSet
 from dciserver.api.query import Embed
-from dciserver.api.schema import ERRORS, sublist_schema
+from dciserver.api.schema import ERRORS, WRITE_ERRORS, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
     ScopedRelatedField,
     StorableJSONField,
+    StringField,
 )
 from dciserver.api.viewsets import DCIViewSet
 from jobs import services
-from jobs.models import Component, JobDefinition, Topic
+from jobs.models import Component, JobDefinition, Product, Topic
 from teams.api import TeamSerializer, TeamViewSet
 from teams.models import Team
 
@@ -28,13 +29,63 @@ class StringListField(serializers.ListField):
     child = serializers.CharField(max_length=255)
 
 
+class ComponentTypesField(StringListField):
+    """Component types, lower-cased (SPEC §11): ``OCP`` and ``ocp`` are one type."""
+
+    def to_internal_value(self, data):
+        return [value.lower() for value in super().to_internal_value(data)]
+
+
 class TopicSerializer(DCIModelSerializer):
-    component_types = StringListField(required=False)
+    component_types = ComponentTypesField(required=False)
+    component_types_optional = ComponentTypesField(required=False)
+    product_id = ScopedRelatedField(source="product", queryset=Product.objects.all(), required=False, allow_null=True)
+    next_topic_id = ScopedRelatedField(
+        source="next_topic", queryset=Topic.objects.all(), required=False, allow_null=True
+    )
+    data = StorableJSONField(required=False)
 
     class Meta:
         model = Topic
-        fields = ("id", "name", "component_types", "state", "created_at", "updated_at", "etag")
+        fields = (
+            "id",
+            "name",
+            "component_types",
+            "component_types_optional",
+            "product_id",
+            "export_control",
+            "next_topic_id",
+            "data",
+            "state",
+            "created_at",
+            "updated_at",
+            "etag",
+        )
         read_only_fields = ("updated_at", "etag")
+
+    def validate_data(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return value
+
+
+class ProductSerializer(DCIModelSerializer):
+    # Upper-cased; the name upper-cased where none is given.
+    label = StringField(required=False, max_length=255)
+    description = StringField(required=False, allow_blank=True, max_length=65536)
+
+    class Meta:
+        model = Product
+        fields = ("id", "name", "label", "description", "state", "created_at", "updated_at", "etag")
+        read_only_fields = ("updated_at", "etag")
+
+    def validate_label(self, value):
+        return value.upper()
+
+    def validate(self, attrs):
+        if self.instance is None and not attrs.get("label"):
+            attrs["label"] = attrs["name"].upper()
+        return attrs
 
 
 class ComponentSerializer(DCIModelSerializer):
@@ -109,7 +160,13 @@ class SubscriptionSerializer(serializers.Serializer):
 class TopicFilter(DCIFilterSet):
     class Meta:
         model = Topic
-        fields = ["name"]
+        fields = ["name", "product_id", "export_control", "next_topic_id"]
+
+
+class ProductFilter(DCIFilterSet):
+    class Meta:
+        model = Product
+        fields = ["name", "label"]
 
 
 class ComponentFilter(DCIFilterSet):
@@ -124,6 +181,66 @@ class JobDefinitionFilter(DCIFilterSet):
     class Meta:
         model = JobDefinition
         fields = ["name", "topic_id", "priority"]
+
+
+class ProductViewSet(SuperAdminWrites, DCIViewSet):
+    """Products: super admins write; a team's members read those linked to their team, each with
+    the topics they reach (SPEC §11)."""
+
+    model = Product
+    serializer_class = ProductSerializer
+    singular, plural = "product", "products"
+    sort_fields = ("created_at", "updated_at", "name", "label")
+    filterset_class = ProductFilter
+    embeds = {"topics": Embed("topics", "jobs.api.catalogue.TopicSerializer", many=True, order_by=("name",))}
+    inline = ("topics",)
+    lookup_by_name = True
+    delete_requires_etag = True
+
+    @sublist_schema(TeamSerializer, "teams", methods=["GET"])
+    @extend_schema(
+        methods=["POST"],
+        request=SubscriptionSerializer,
+        responses={
+            201: inline_serializer(
+                "ProductTeam", {"product_id": serializers.UUIDField(), "team_id": serializers.UUIDField()}
+            ),
+            **ERRORS,
+            **WRITE_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get", "post"])
+    def teams(self, request, pk=None):
+        """``GET /products/<id>/teams`` lists the linked teams; ``POST {team_id}`` links one. Super admins only."""
+        product = self.get_object()
+        self.check_create(request.user, None)
+        if request.method != "POST":  # GET and HEAD
+            return self.sublist(TeamViewSet, products=product)
+        serializer = SubscriptionSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        team = serializer.validated_data["team"]
+        services.product_link_team(product=product, team=team)
+        return Response({"product_id": str(product.id), "team_id": str(team.id)}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: OpenApiResponse(None, description="Unlinked"), **ERRORS})
+    @action(detail=True, methods=["delete"], url_path=r"teams/(?P<team_id>[^/]+)")
+    def unlink(self, request, pk=None, team_id=None):
+        """``DELETE /products/<id>/teams/<team_id>``."""
+        product = self.get_object()
+        self.check_create(request.user, None)
+        if not services.product_unlink_team(product=product, team_id=_uuid_or_404(team_id)):
+            raise NotFound()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamProductViewSet(ProductViewSet):
+    """``GET /teams/<id>/products`` (jobs.urls): the products linked to a team, as its caller reads them."""
+
+    def list(self, request, *args, **kwargs):
+        team = Team.objects.get_for_user(request.user, _uuid_or_404(self.kwargs["pk"]))
+        if team is None:
+            raise NotFound()
+        return self.list_response(self.get_queryset().filter(teams=team))
 
 
 class TopicViewSet(SuperAdminWrites, DCIViewSet):

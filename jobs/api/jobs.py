@@ -207,6 +207,7 @@ class JobViewSet(DCIViewSet):
         job = job_schedule(
             remoteci_id=remoteci_id,
             scope=RemoteCI.objects.readable_sql(request.user),
+            caller=request.user,
             topic_id=topic_id,
             user_agent=request.headers.get("User-Agent", ""),
             client_version=request.headers.get("Client-Version", ""),

@@ -507,7 +507,9 @@ def test_a_schedule_does_not_wait_on_another_remotecis_lock(team, topic):
 
 def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remoteci, topic, component):
     from dciserver import prepared
-    from jobs.scheduling import _CANDIDATES, _SCHEDULE
+    from jobs.models import Topic
+    from jobs.scheduling import _SCHEDULE, _candidates_statement
+    from teams.models import Agent
 
     for priority in range(3):
         JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
@@ -517,7 +519,8 @@ def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remo
         third = job_schedule(remoteci=remoteci, topic_id=topic.id)
     run = [q["sql"] for q in queries.captured_queries]
     assert len(run) == 4 and all(sql.startswith("EXECUTE dci_") for sql in run), run
-    assert [prepared.original(connection, sql) for sql in run[:2]] == [_CANDIDATES, _SCHEDULE]
+    candidates = _candidates_statement(Topic.objects.readable_sql(Agent("remoteci", remoteci), "rt")[0])
+    assert [prepared.original(connection, sql) for sql in run[:2]] == [candidates, _SCHEDULE]
     # The same decisions as before: each schedule hands out a new job and kills the previous one.
     second.refresh_from_db()
     assert second.status == "killed" and third.status == "new" and second.pk != third.pk
