@@ -232,6 +232,11 @@ STORAGES = {
 
 # How long verified Basic credentials are remembered, in seconds.
 DCI_AUTH_CACHE_SECONDS = env_int("DCI_AUTH_CACHE_SECONDS", 300)
+# The wire of requests that say nothing of their client (SPEC §9): "seed" (curl, the seed's
+# examples) or "modern" (as the 2025 server answers).
+DCI_DEFAULT_WIRE = os.environ.get("DCI_DEFAULT_WIRE", "seed")
+if DCI_DEFAULT_WIRE not in ("seed", "modern"):
+    raise ImproperlyConfigured(f"DCI_DEFAULT_WIRE must be seed or modern, not {DCI_DEFAULT_WIRE!r}")
 # Finds the agent a signature names: (client type, id) → the principal, or None (SPEC §10).
 DCI_SIGNING_AGENT = "teams.models.signing_agent"
 # Brute force (django-axes, dciserver/api/throttling.py): failed logins allowed per (name, client

@@ -6,9 +6,12 @@ import pytest
 
 from e2e.clients import client_python
 
+# Each flow: the client's virtual environment, and the script it runs.
 DRIVERS = {
-    "dciclient-0.1a10": "drive_dciclient_0_1a10.py",
-    "dciclient-4": "drive_dciclient_4.py",
+    "dciclient-0.1a10": ("dciclient-0.1a10", "drive_dciclient_0_1a10.py"),
+    "dciclient-4": ("dciclient-4", "drive_dciclient_4.py"),
+    # The agent signing as its remoteci (SPEC §10), with products (SPEC §11) and dcictl.
+    "dciclient-4-agent": ("dciclient-4", "drive_dciclient_4_agent.py"),
 }
 
 
@@ -24,9 +27,10 @@ def test_the_real_client_runs_a_whole_job_flow(client, live_server, super_admin,
 
     from conftest import PASSWORD
 
-    driver = Path(__file__).parent / DRIVERS[client]
+    venv, script = DRIVERS[client]
+    driver = Path(__file__).parent / script
     result = subprocess.run(
-        [str(client_python(client)), str(driver), live_server.url, super_admin.name, PASSWORD],
+        [str(client_python(venv)), str(driver), live_server.url, super_admin.name, PASSWORD],
         capture_output=True,
         text=True,
         timeout=300,

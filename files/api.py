@@ -21,9 +21,11 @@ from dciserver.api.filters import DCIFilterSet
 from dciserver.api.headers import header_text
 from dciserver.api.parsers import AnyBodyAsJSONParser
 from dciserver.api.query import Embed
+from dciserver.api.reader import Reader
 from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_envelope
 from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
+from dciserver.api.wire import wire_of
 from files import services
 from files.models import File, JUnitResult
 from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
@@ -79,7 +81,20 @@ class JUnitResultSerializer(DCIModelSerializer):
 
     class Meta:
         model = JUnitResult
-        fields = ("id", "name", "total", "success", "skips", "failures", "errors", "time", "job_id", "file_id")
+        fields = (
+            "id",
+            "name",
+            "total",
+            "success",
+            "skips",
+            "failures",
+            "errors",
+            "regressions",
+            "successfixes",
+            "time",
+            "job_id",
+            "file_id",
+        )
         read_only_fields = fields
 
 
@@ -382,15 +397,21 @@ class JobFileViewSet(FileViewSet):
 
         Two reports uploaded under one name: the newer one is shown.
         """
-        results = (
-            JUnitResult.objects.filter(job=self.job(), file__archived_at__isnull=True)
-            .select_related("file")
-            .order_by("file__created_at", "file_id")
-        )
+        results = JUnitResult.objects.filter(job=self.job(), file__archived_at__isnull=True)
+        if wire_of(request).results_as_list:
+            # The modern wire: every result row, as a job inlines them (SPEC §9).
+            ids = list(results.order_by("name", "file_id").values_list("file_id", flat=True))
+            rows = Reader.of(JUnitResultSerializer, JUnitResult).by_ids(
+                request.user, self.get_serializer_context(), ids
+            )
+            return Response({"results": rows, "_meta": {"count": len(rows)}})
+        results = results.select_related("file").order_by("file__created_at", "file_id")
         entries = {result.file.name: _result_entry(result) for result in results}
         return Response({"_meta": {"count": len(entries)}, "results": entries})
 
 
 # GET /jobs?embed=files,results: declared here, as files depend on jobs.
-JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True))
-JobViewSet.add_embed("results", Embed("junit_results", JUnitResultSerializer, many=True, order_by=("name",)))
+JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True), modern_inline_one=True)
+JobViewSet.add_embed(
+    "results", Embed("junit_results", JUnitResultSerializer, many=True, order_by=("name",)), modern_inline=True
+)

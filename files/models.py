@@ -60,6 +60,9 @@ class JUnitResult(models.Model):
     failures = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
     skips = models.IntegerField(default=0)
+    # Cases that broke, and that were fixed, since the baseline (SPEC §15): zero until computed.
+    regressions = models.IntegerField(default=0)
+    successfixes = models.IntegerField(default=0)
     time = models.DecimalField(max_digits=14, decimal_places=3, default=0)
     # Why the file could not be parsed; empty when it was.
     error = models.TextField(blank=True, default="")

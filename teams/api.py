@@ -241,7 +241,7 @@ class UserViewSet(DCIViewSet):
         self.refuse_unchangeable(me, request.data, serializer, self.SELF_SERVICE_FIELDS)
         changes = {k: v for k, v in serializer.validated_data.items() if k in self.SELF_SERVICE_FIELDS}
         fresh = me.update_with_etag(etag, changes)
-        return Response(status=204, headers={"ETag": fresh})
+        return self.updated_response(me.pk, fresh)
 
 
 class RemoteCIViewSet(DCIViewSet):

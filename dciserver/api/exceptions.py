@@ -13,6 +13,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from dciserver.api.wire import wire_of
+
 logger = logging.getLogger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="DCI"'
@@ -119,6 +121,9 @@ def exception_handler(exc, context):
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
 
+    if isinstance(exc, Conflict):
+        request = context.get("request")
+        exc.status_code = wire_of(request).conflict_status if request is not None else exc.status_code
     if isinstance(exc, DCIError):
         message, payload = str(exc.detail), exc.payload
     elif isinstance(exc, exceptions.ValidationError):

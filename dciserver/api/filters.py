@@ -110,8 +110,12 @@ class WhereFilter(Filter):
             return "startswith", value[:-1]
         return "exact", self.typed(value)
 
-    def q(self, conditions):
-        """The ``Q`` of ``condition``'s results, ANDed."""
+    def q(self, conditions, case_insensitive=False):
+        """The ``Q`` of ``condition``'s results, ANDed; with ``case_insensitive`` (the modern wire,
+        SPEC §9) text compares regardless of case and a ``*`` value is a substring, not a prefix."""
+        if case_insensitive and self.model_field.get_internal_type() in TEXT_FIELDS:
+            modern = {"exact": "iexact", "startswith": "icontains"}
+            conditions = [(modern.get(lookup, lookup), operand) for lookup, operand in conditions]
         return Q(*[(f"{self.field_name}__{lookup}", operand) for lookup, operand in conditions])
 
     def filter(self, qs, value):
@@ -143,10 +147,14 @@ class DCIFilterSet(FilterSet):
         fields = {name: where_filter.field for name, where_filter in self.filters.items() if name in self.data}
         return type(f"{type(self).__name__}Form", (self._meta.form,), fields)
 
+    # How text compares: the seed wire's exact values, or the modern wire's (``where_filterset``).
+    case_insensitive = False
+
     def filter_queryset(self, queryset):
         # One filter() of every key's conditions, as cheap to build as one key's.
         conditions = self.form.cleaned_data.items()
-        return queryset.filter(*[self.filters[name].q(value) for name, value in conditions if value])
+        insensitive = self.case_insensitive
+        return queryset.filter(*[self.filters[name].q(value, insensitive) for name, value in conditions if value])
 
     @classmethod
     def get_fields(cls):

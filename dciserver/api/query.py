@@ -79,7 +79,7 @@ def where_clauses(params, keys):
     return ",".join(c for c in clauses if c)
 
 
-def where_filterset(raw, filterset_class):
+def where_filterset(raw, filterset_class, wire=None):
     """``where=status:success,remoteci_id:<id>`` → the resource's FilterSet bound to the clauses and
     valid (``None`` where there is none): its ``filter_queryset`` ANDs them.
 
@@ -106,6 +106,8 @@ def where_filterset(raw, filterset_class):
         data.appendlist(key, value)
         positions.setdefault(key, []).append(position)
     filterset = filterset_class(data) if data else None
+    if filterset is not None and wire is not None:
+        filterset.case_insensitive = wire.where_case_insensitive
     if filterset is not None and not filterset.is_valid():
         # Of the clauses before any malformed one, the first whose value its key refuses.
         errors = filterset.errors.as_data()

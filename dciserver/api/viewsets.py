@@ -12,6 +12,7 @@ from dciserver import prepared
 from dciserver.api import query
 from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed, is_replay
 from dciserver.api.reader import Reader
+from dciserver.api.wire import wire_of
 from dciserver.models import AuditLog, MutableModel, conflicts_as, insert
 
 AUDITED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -114,6 +115,9 @@ class DCIViewSet(viewsets.GenericViewSet):
     embeds = {}
     # Embeds every representation of the resource carries, asked for or not (a product's topics).
     inline = ()
+    # Embeds a read on the modern wire carries too (SPEC §9), and those of a single row.
+    modern_inline = ()
+    modern_inline_one = ()
     lookup_by_name = False
     # DELETE checks an etag whenever one is sent; where real clients send none (the 2016
     # client deletes topics and components without one), it is not required.
@@ -129,12 +133,17 @@ class DCIViewSet(viewsets.GenericViewSet):
             raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
 
     @classmethod
-    def add_embed(cls, name, embed):
+    def add_embed(cls, name, embed, modern_inline=False, modern_inline_one=False):
         """Declare an embed from the app of the related rows, where that app depends on this
-        resource's and not the reverse (``files`` adds a job's ``files``)."""
+        resource's and not the reverse (``files`` adds a job's ``files``), and whether the modern
+        wire inlines it always (``modern_inline``) or in a single row (``modern_inline_one``)."""
         if "embeds" not in cls.__dict__:
             cls.embeds = dict(cls.embeds)  # never the parent's dict
         cls.embeds[name] = embed
+        if modern_inline:
+            cls.modern_inline = (*cls.modern_inline, name)
+        if modern_inline_one:
+            cls.modern_inline_one = (*cls.modern_inline_one, name)
 
     # Reading --------------------------------------------------------------
 
@@ -177,6 +186,15 @@ class DCIViewSet(viewsets.GenericViewSet):
         names = [*self.inline, *(name for name in embeds if name not in self.inline)]
         return Reader.of(self.serializer_class, self.model, names, self.embeds)
 
+    def asked_embeds(self, one=False):
+        """The embeds a read carries: those ``embed=`` asks for, and on the modern wire the
+        resource's related objects (``modern_inline``; ``modern_inline_one`` for one row)."""
+        names = query.parse_embed(self.request.query_params.get("embed"), self.embeds)
+        if wire_of(self.request).inline_relations:
+            modern = [*self.modern_inline, *(self.modern_inline_one if one else ())]
+            names = [*modern, *(name for name in names if name not in modern)]
+        return names
+
     def get_sort_fields(self):
         return {name: name for name in self.sort_fields}
 
@@ -195,8 +213,8 @@ class DCIViewSet(viewsets.GenericViewSet):
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
-        filterset = query.where_filterset(where, self.filterset_class)
-        reader = self.reader(query.parse_embed(params.get("embed"), self.embeds))
+        filterset = query.where_filterset(where, self.filterset_class, wire_of(self.request))
+        reader = self.reader(self.asked_embeds())
         user, context = self.request.user, self.get_serializer_context()
         if queryset is None and filterset is None:
             # The caller's whole list: the page and its count are one statement.
@@ -219,7 +237,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         return Response({self.plural: reader.by_ids(user, context, ids), "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):
-        reader = self.reader(query.parse_embed(request.query_params.get("embed"), self.embeds))
+        reader = self.reader(self.asked_embeds(one=True))
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
         user, context = request.user, self.get_serializer_context()
         if _is_uuid(value):
@@ -333,7 +351,13 @@ class DCIViewSet(viewsets.GenericViewSet):
         etag = request_etag(request)
         with conflicts_as(self.singular), transaction.atomic(savepoint=False):
             fresh = self.perform_update(instance, serializer.validated_data, etag)
-        return Response(status=status.HTTP_204_NO_CONTENT, headers={"ETag": fresh})
+        return self.updated_response(instance.pk, fresh)
+
+    def updated_response(self, pk, etag):
+        """A successful PUT's answer: the new etag, and on the modern wire the row (SPEC §9)."""
+        if wire_of(self.request).put_answers_row:
+            return Response({self.singular: self.read(pk)}, headers={"ETag": etag})
+        return Response(status=status.HTTP_204_NO_CONTENT, headers={"ETag": etag})
 
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, **kwargs)

@@ -123,8 +123,12 @@ class JobViewSet(DCIViewSet):
         "topic": Embed("topic", TopicSerializer),
         "components": Embed("components", ComponentSerializer, many=True),
         "jobstates": Embed("jobstates", "jobs.api.jobs.JobStateSerializer", many=True),
-        # ``files`` is added by the files app (files.api), which depends on jobs.
+        # ``files`` and ``results`` are added by the files app (files.api), which depends on jobs.
     }
+    # What a modern client always receives inline (SPEC §9; reference §5.3–5.4), and a job read
+    # alone also its jobstates; the files app adds its own.
+    modern_inline = ("remoteci", "topic", "team", "components")
+    modern_inline_one = ("jobstates",)
 
     def get_serializer_class(self):
         return JobUpdateSerializer if self.action in ("update", "partial_update") else JobSerializer
