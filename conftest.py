@@ -245,12 +245,21 @@ def product(team, topic):
 
 
 @pytest.fixture
-def world(team, other_team, topic, component, jobdefinition, remoteci, job, product):
+def feeder(team):
+    """The lab's feeder (SPEC §10): it signs as ``feeder/<id>`` and feeds the catalogue."""
+    from teams.models import Feeder
+
+    return Feeder.objects.create(name="koji-feeder", team=team, data={"source": "koji"})
+
+
+@pytest.fixture
+def world(team, other_team, topic, component, jobdefinition, remoteci, job, product, feeder):
     """The lab team's things, for factories that need a parent row."""
     return SimpleNamespace(
         team=team,
         other_team=other_team,
         product=product,
+        feeder=feeder,
         topic=topic,
         component=component,
         jobdefinition=jobdefinition,

@@ -9,12 +9,13 @@ from dciserver.views import api_root, healthz
 from files.api import FileViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, ProductViewSet, TopicViewSet
 from jobs.api.jobs import JobStateViewSet, JobViewSet
-from teams.api import IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
+from teams.api import FeederViewSet, IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
 
 router = DCIRouter()
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
 router.register("remotecis", RemoteCIViewSet, basename="remoteci")
+router.register("feeders", FeederViewSet, basename="feeder")
 router.register("products", ProductViewSet, basename="product")
 router.register("topics", TopicViewSet, basename="topic")
 router.register("components", ComponentViewSet, basename="component")

@@ -6,7 +6,7 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from dciserver.api.exceptions import Conflict, NotFound, PreconditionFailed
 from dciserver.paginators import CappedCountPaginator
 from teams import services
-from teams.models import RemoteCI, Team, User
+from teams.models import Feeder, RemoteCI, Team, User
 
 READ_ONLY = ("id", "etag", "created_at", "updated_at", "archived_at")
 IMMUTABLE_READ_ONLY = ("id", "created_at", "archived_at")
@@ -120,26 +120,39 @@ class UserAdmin(ArchiveAdmin, DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("name", "team", "role", "password1", "password2")}),)
 
 
+class SigningAgentAdmin(ArchiveAdmin):
+    """Agents that sign their requests: their secret is rotated by an action, shown once, and never
+    displayed in lists or forms."""
+
+    @admin.action(description="Rotate the signing secret of the selected rows")
+    def rotate_secret(self, request, queryset):
+        """A new ``api_secret`` for each, shown this once (the lists and forms never show it)."""
+        kind = self.model._meta.model_name
+        for row in queryset.filter(archived_at__isnull=True):
+            try:
+                services.api_secret_rotate(agent=row)
+            except PreconditionFailed:
+                self.message_user(request, f"Skipped {kind} {row}: it changed meanwhile.", messages.WARNING)
+                continue
+            self.message_user(request, f"New secret of {kind} {row} ({kind}/{row.id}): {row.api_secret}")
+
+
+@admin.register(Feeder)
+class FeederAdmin(SigningAgentAdmin):
+    list_display = ("name", "team", "state", "created_at", "updated_at")
+    list_filter = ("state", "team")
+    search_fields = ("=id", "name")
+    list_select_related = ("team",)
+    actions = ["restore", "archive", "rotate_secret"]
+
+
 @admin.register(RemoteCI)
-class RemoteCIAdmin(ArchiveAdmin):
+class RemoteCIAdmin(SigningAgentAdmin):
     list_display = ("name", "team", "state", "created_at", "updated_at")
     list_filter = ("state", "team")
     search_fields = ("=id", "name")
     list_select_related = ("team",)
     actions = ["restore", "archive", "activate", "deactivate", "rotate_secret"]
-
-    @admin.action(description="Rotate the signing secret of the selected remotecis")
-    def rotate_secret(self, request, queryset):
-        """A new ``api_secret`` for each, shown this once (the lists and forms never show it)."""
-        for remoteci in queryset.filter(archived_at__isnull=True):
-            try:
-                services.remoteci_rotate_secret(remoteci=remoteci)
-            except PreconditionFailed:
-                self.message_user(request, f"Skipped remote CI {remoteci}: it changed meanwhile.", messages.WARNING)
-                continue
-            self.message_user(
-                request, f"New secret of remote CI {remoteci} (remoteci/{remoteci.id}): {remoteci.api_secret}"
-            )
 
     @admin.action(description="Activate the selected remotecis")
     def activate(self, request, queryset):

@@ -21,7 +21,7 @@ from dciserver.api.serializers import (
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag
 from teams import services
-from teams.models import ADMIN_TEAM_NAME, Agent, RemoteCI, Team, User
+from teams.models import ADMIN_TEAM_NAME, Agent, Feeder, RemoteCI, Team, User
 
 # Serializers ----------------------------------------------------------------
 
@@ -84,6 +84,21 @@ class RemoteCISerializer(DCIModelSerializer):
         return value
 
 
+class FeederSerializer(DCIModelSerializer):
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
+    data = StorableJSONField(required=False)
+
+    class Meta:
+        model = Feeder
+        fields = ("id", "name", "team_id", "data", "state", "created_at", "updated_at", "etag", "api_secret")
+        read_only_fields = ("updated_at", "etag", "api_secret")
+
+    def validate_data(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return value
+
+
 class RemoteCIWithSecretSerializer(RemoteCISerializer):
     """A remoteci as ``/remotecis`` shows it to its team and super admins: with the secret its
     signatures are made with (SPEC §10). Inside another resource (a job's ``remoteci``) it is
@@ -107,6 +122,12 @@ class UserFilter(DCIFilterSet):
     class Meta:
         model = User
         fields = ["name", "role", "team_id", "email"]
+
+
+class FeederFilter(DCIFilterSet):
+    class Meta:
+        model = Feeder
+        fields = ["name", "team_id"]
 
 
 class RemoteCIFilter(DCIFilterSet):
@@ -244,7 +265,58 @@ class UserViewSet(DCIViewSet):
         return self.updated_response(me.pk, fresh)
 
 
-class RemoteCIViewSet(DCIViewSet):
+class SigningSecret:
+    """``PUT /<agents>/<id>/api_secret`` (If-Match): a new secret, answered with the row; the old
+    secret is refused from now on (SPEC §10). Who may: ``check_rotate``."""
+
+    @extend_schema(
+        request=None,
+        parameters=ETAG_HEADERS,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description='{"<agent>": the row with its new api_secret}'),
+            **ERRORS,
+            **WRITE_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["put"], url_path="api_secret")
+    def api_secret(self, request, pk=None):
+        agent = self.get_object()
+        self.check_rotate(request.user, agent)
+        services.api_secret_rotate(agent=agent, etag=request_etag(request))
+        return self.one_response(agent)
+
+    def check_rotate(self, user, agent):
+        self.check_update(user, agent, {})
+
+
+class FeederViewSet(SigningSecret, DCIViewSet):
+    """Feeders: super admins manage them; their team's members read them, with their secret, and
+    its admins rotate it."""
+
+    model = Feeder
+    serializer_class = FeederSerializer
+    singular, plural = "feeder", "feeders"
+    sort_fields = ("created_at", "updated_at", "name")
+    filterset_class = FeederFilter
+    embeds = {"team": Embed("team", TeamSerializer)}
+    lookup_by_name = True
+
+    def check_create(self, user, data):
+        if not user.is_super_admin:
+            self.deny("Only super admins manage feeders.")
+
+    def check_update(self, user, instance, data):
+        self.check_create(user, data)
+
+    def check_destroy(self, user, instance):
+        self.check_create(user, None)
+
+    def check_rotate(self, user, agent):
+        if not user.is_admin_of(agent.team_id):
+            self.deny("Only the team's admins rotate a feeder's secret.")
+
+
+class RemoteCIViewSet(SigningSecret, DCIViewSet):
     """Remote CI agents: managed by the members of the owning team and by super admins."""
 
     model = RemoteCI
@@ -270,20 +342,6 @@ class RemoteCIViewSet(DCIViewSet):
 
     def perform_update(self, instance, changes, etag):
         return services.remoteci_update(remoteci=instance, etag=etag, changes=changes)
-
-    @extend_schema(
-        request=None,
-        parameters=ETAG_HEADERS,
-        responses={200: one_envelope(RemoteCIWithSecretSerializer, "remoteci"), **ERRORS, **WRITE_ERRORS},
-    )
-    @action(detail=True, methods=["put"], url_path="api_secret")
-    def api_secret(self, request, pk=None):
-        """``PUT /remotecis/<id>/api_secret`` (If-Match): a new secret, answered with the row; the
-        old secret is refused from now on."""
-        remoteci = self.get_object()
-        self.check_update(request.user, remoteci, {})
-        services.remoteci_rotate_secret(remoteci=remoteci, etag=request_etag(request))
-        return self.one_response(remoteci)
 
     @extend_schema(
         parameters=[OpenApiParameter("keys", str, description="Comma list of the keys to return (default: all).")],

@@ -187,11 +187,46 @@ class RemoteCI(MutableModel):
         return self.state == self.State.ACTIVE
 
 
+class Feeder(MutableModel):
+    """An agent feeding the catalogue (SPEC §10): it signs as ``feeder/<id>``, creates and updates
+    topics and global components, and runs no jobs."""
+
+    name = models.CharField(max_length=255)
+    # feeder_team_created leads with it.
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="feeders", db_index=False)
+    data = models.JSONField(default=dict, blank=True)
+    # The key of its HMAC signatures (``feeder/<id>``): shown to its team and super admins only.
+    api_secret = models.CharField(max_length=64, default=new_api_secret, editable=False)
+
+    archived_with = ("team",)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"], condition=Q(archived_at__isnull=True), name="feeder_team_name_unique"
+            ),
+        ]
+        indexes = [
+            # GET /feeders for a team user, newest first.
+            models.Index(fields=["team", "-created_at"], name="feeder_team_created"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team."""
+        return team_members(user, "team")
+
+
 class Agent:
-    """A remoteci signing its requests (SPEC §10): the caller, acting inside its team.
+    """A remoteci or a feeder signing its requests (SPEC §10): the caller, acting inside its team.
 
     Not a user: never a super admin nor a team admin, whatever its team; its audit entries name
-    it (``remoteci/<id>``) with no user. Scoping reads ``team_id`` as it does a user's.
+    it (``remoteci/<id>``, ``feeder/<id>``) with no user. Scoping reads ``team_id`` as it does a
+    user's. A feeder reads the whole catalogue and writes topics and components only
+    (``feeds_catalogue``: the views' ``feeder_writes``); a remoteci runs its team's jobs.
     """
 
     is_authenticated = True
@@ -203,6 +238,7 @@ class Agent:
 
     def __init__(self, kind, row):
         self.kind, self.row = kind, row
+        self.feeds_catalogue = kind == "feeder"
         self.team_id, self.team = row.team_id, row.team
         self.name = f"{kind}/{row.id}"
         self.api_secret = row.api_secret
@@ -215,7 +251,7 @@ class Agent:
 
 
 # The models whose rows sign requests, by the client type of their credential.
-SIGNING_MODELS = {"remoteci": RemoteCI}
+SIGNING_MODELS = {"remoteci": RemoteCI, "feeder": Feeder}
 
 
 def signing_agent(kind, pk):

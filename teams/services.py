@@ -18,8 +18,8 @@ def remoteci_update(*, remoteci, etag, changes):
     return remoteci.update_with_etag(etag, changes)
 
 
-def remoteci_rotate_secret(*, remoteci, etag=None):
-    """A new ``api_secret`` for ``remoteci`` (the API's ``PUT /remotecis/<id>/api_secret``, the
-    admin's action): the old one is refused from the next request on, as every signature is
+def api_secret_rotate(*, agent, etag=None):
+    """A new ``api_secret`` for ``agent`` (a remoteci or a feeder: the API's ``PUT .../api_secret``,
+    the admin's action): the old one is refused from the next request on, as every signature is
     checked against the row. With ``etag``, only if the row still carries it. Returns the new etag."""
-    return remoteci.update_with_etag(remoteci.etag if etag is None else etag, {"api_secret": new_api_secret()})
+    return agent.update_with_etag(agent.etag if etag is None else etag, {"api_secret": new_api_secret()})

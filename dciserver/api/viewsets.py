@@ -6,6 +6,7 @@ import uuid
 from django.db import IntegrityError, connections, transaction
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from dciserver import prepared
@@ -123,6 +124,9 @@ class DCIViewSet(viewsets.GenericViewSet):
     # client deletes topics and components without one), it is not required.
     delete_requires_etag = True
     lookup_value_regex = "[^/]+"
+    # The actions a caller feeding the catalogue (``feeds_catalogue``: a feeder, SPEC §10) may
+    # write; any other write of theirs is refused before anything is looked up.
+    feeder_writes = frozenset()
     # ``create`` in a transaction; a resource whose creation is one statement, its audit entry
     # included (atomic on its own), saves the transaction's BEGIN and COMMIT round trips.
     create_is_one_statement = False
@@ -144,6 +148,14 @@ class DCIViewSet(viewsets.GenericViewSet):
             cls.modern_inline = (*cls.modern_inline, name)
         if modern_inline_one:
             cls.modern_inline_one = (*cls.modern_inline_one, name)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        feeder = getattr(request.user, "feeds_catalogue", False)
+        # (A method the route does not serve is a 405 first.)
+        served = self.action is not None and request.method.lower() in self.http_method_names
+        if feeder and served and request.method not in SAFE_METHODS and self.action not in self.feeder_writes:
+            self.deny("A feeder creates and updates topics and components only.")
 
     # Reading --------------------------------------------------------------
 

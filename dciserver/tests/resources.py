@@ -67,6 +67,12 @@ def _remoteci(world, label):
     return RemoteCI.objects.create(name=label, team=world.team)
 
 
+def _feeder(world, label):
+    from teams.models import Feeder
+
+    return Feeder.objects.create(name=label, team=world.team)
+
+
 def _product(world, label):
     from jobs.models import Product, ProductTeam
 
@@ -148,6 +154,16 @@ RESOURCES = [
         fixture="remoteci",
         make=_remoteci,
         create_body=lambda w: {"name": "created", "team_id": str(w.team.id), "data": {"arch": "aarch64"}},
+        update_body={"name": "renamed"},
+        embeds=("team",),
+    ),
+    Resource(
+        "feeders",
+        "feeder",
+        "teams.Feeder",
+        fixture="feeder",
+        make=_feeder,
+        create_body=lambda w: {"name": "created", "team_id": str(w.team.id)},
         update_body={"name": "renamed"},
         embeds=("team",),
     ),

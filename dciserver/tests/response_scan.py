@@ -28,10 +28,10 @@ def secrets_in(content):
     return [marker.decode() for marker in markers if marker in content]
 
 
-# Where an agent's ``api_secret`` may be answered (SPEC §10): its remoteci's own routes (list,
-# one, create, rotation), a team's list of its remotecis, and the schema that documents the field.
+# Where an agent's ``api_secret`` may be answered (SPEC §10): the remotecis' and feeders' own routes
+# (list, one, create, rotation), a team's list of its remotecis, and the schema that documents it.
 SECRET_ROUTES = re.compile(
-    r"^/api/v1/(remotecis(/[^/]+(/api_secret)?)?|teams/[^/]+/remotecis)/?$|^/api/schema/?$|^/api/docs/?"
+    r"^/api/v1/((remotecis|feeders)(/[^/]+(/api_secret)?)?|teams/[^/]+/remotecis)/?$|^/api/schema/?$|^/api/docs/?"
 )
 
 

@@ -38,6 +38,12 @@ def _junit(cast):
     return JUnitResult.objects.create(file=junit, job=cast["job"], name="pytest-suite", total=3)
 
 
+def _feeder(cast):
+    from teams.models import Feeder
+
+    return Feeder.objects.create(name="koji-feeder", team=cast["team"])
+
+
 def _product(cast):
     from jobs.models import Product, ProductTeam
 
@@ -52,6 +58,7 @@ ROWS = {
     "teams.Team": (lambda c: c["team"], "lab"),
     "teams.User": (lambda c: c["user"], "lab-user"),
     "teams.RemoteCI": (lambda c: c["remoteci"], "rack-1"),
+    "teams.Feeder": (_feeder, "koji-feeder"),
     "jobs.Product": (_product, "OpenShift"),
     "jobs.Topic": (lambda c: c["topic"], "RHEL-9"),
     "jobs.Component": (lambda c: c["component"], "RHEL-9.4-20260101"),

@@ -134,6 +134,11 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     rivals_product = Product.objects.create(name="Ansible", label="ANSIBLE")
     ProductTeam.objects.create(product=rivals_product, team=other_team)
     job(stays, exported, None, [])
+    from teams.models import Feeder
+
+    Feeder.objects.create(name="koji", team=team)
+    Feeder.objects.create(name="brew", team=other_team)
+    Feeder.objects.create(name="closed-feeder", team=closed)
     mover = User.objects.create_user("lab-mover", PASSWORD, team=team)
     teamless = User.objects.create_user("teamless", PASSWORD, team=None)
 

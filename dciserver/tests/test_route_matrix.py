@@ -39,8 +39,8 @@ ROLES = (
 MEMBERS = ROLES[3:8]
 # Remotecis signing their requests (SPEC §10): the lab's, and the rival team's. An agent acts
 # inside its team as a plain member does (``AGENT_SAME_AS``), but where ``AGENT_RULES`` says.
-AGENTS = ("agent", "other_agent")
-AGENT_SAME_AS = {"agent": "user", "other_agent": "other_user"}
+AGENTS = ("agent", "other_agent", "feeder")
+AGENT_SAME_AS = {"agent": "user", "other_agent": "other_user", "feeder": "user"}
 ROLES += AGENTS
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 OK = "ok"
@@ -66,6 +66,8 @@ MEMBERS_CREATE = policy(OK, OK, 400, 400, OK)
 MEMBERS_CREATE_BY_LOOKUP = policy(OK, OK, 404, 404, OK)
 ADMINS_CREATE = policy(403, OK, 400, 400, OK)
 SUPER_ADMINS_CREATE_IN_LAB_TOPIC = policy(403, 403, 400, 400, OK)
+# Created by super admins only; the body names the lab's team, which the rival team cannot see (400).
+MEMBERS_CREATE_SUPER_ADMINS = policy(403, 403, 400, 400, OK)
 AUDIT_LIST = policy(403, OK, 403, OK, OK)
 AUDIT_ENTRY_OF_LAB = policy(403, OK, 403, 404, OK)
 
@@ -102,6 +104,13 @@ RULES = {
     ("remoteci-data", "GET"): MEMBERS_OF_LAB,
     # The rotation answers the row with its new secret (200, not the seed's 204 of a PUT).
     ("remoteci-api-secret", "PUT"): policy(200, 200, 404, 404, 200),
+    ("feeder-list", "GET"): EVERYONE,
+    ("feeder-list", "POST"): MEMBERS_CREATE_SUPER_ADMINS,
+    ("feeder-detail", "GET"): MEMBERS_OF_LAB,
+    ("feeder-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
+    ("feeder-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
+    ("feeder-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("feeder-api-secret", "PUT"): policy(403, 200, 404, 404, 200),
     ("product-list", "GET"): EVERYONE,
     ("product-list", "POST"): SUPER_ADMINS,
     ("product-detail", "GET"): MEMBERS_OF_LAB,
@@ -163,12 +172,23 @@ RULES = {
 }
 # fmt: on
 
+# What the lab's feeder writes (SPEC §10): topics and components; any other write is 403.
+FEEDER_WRITES = {
+    ("topic-list", "POST"),
+    ("topic-detail", "PUT"),
+    ("topic-detail", "PATCH"),
+    ("component-list", "POST"),
+    ("component-detail", "PUT"),
+    ("component-detail", "PATCH"),
+}
+
 # Where an agent is not answered as a plain member of its team: (url name, method) → {agent: status}.
 AGENT_RULES = {
     # Remotecis are created by users (the rival's body names the lab's team: a 400 first).
     ("remoteci-list", "POST"): {"agent": 403, "other_agent": 400},
+    ("feeder-list", "POST"): {"agent": 403, "other_agent": 400},
     # An agent is no user: it has no /users/me.
-    ("user-me", "GET"): {"agent": 404, "other_agent": 404},
+    ("user-me", "GET"): {"agent": 404, "other_agent": 404, "feeder": 404},
     ("user-me", "PUT"): {"agent": 404, "other_agent": 404},
 }
 
@@ -187,6 +207,9 @@ BODIES = {
     ("remoteci-list", "POST"): {"name": "rack-new", "team_id": "{team}"},
     ("remoteci-detail", "PUT"): {"name": "rack-renamed"},
     ("remoteci-detail", "PATCH"): {"name": "rack-renamed"},
+    ("feeder-list", "POST"): {"name": "new-feeder", "team_id": "{team}"},
+    ("feeder-detail", "PUT"): {"name": "renamed-feeder"},
+    ("feeder-detail", "PATCH"): {"name": "renamed-feeder"},
     ("product-list", "POST"): {"name": "Ansible"},
     ("product-detail", "PUT"): {"description": "renamed"},
     ("product-detail", "PATCH"): {"description": "renamed"},
@@ -216,6 +239,7 @@ PATH_OBJECTS = {
     "team": "team",
     "user": "colleague",
     "remoteci": "remoteci",
+    "feeder": "lab_feeder",
     "product": "product",
     "topic": "topic",
     "component": "component",
@@ -283,6 +307,9 @@ def expected_status(name, method, role, served):
     if method == "OPTIONS":
         return 200
     key = (name, "GET" if method == "HEAD" else method)
+    if role == "feeder" and method not in ("GET", "HEAD"):
+        rule = OK if key in FEEDER_WRITES else 403
+        return (200 if method in ("PUT", "PATCH") else SUCCESS[method]) if rule == OK else rule
     if role in AGENTS:
         rule = AGENT_RULES.get(key, {}).get(role, RULES[key][AGENT_SAME_AS[role]])
         if rule == OK and method in ("PUT", "PATCH"):
@@ -304,6 +331,7 @@ def cast(
     super_admin,
     other_remoteci,
     product,
+    feeder,
     jobstate,
     file,
 ):
@@ -322,6 +350,7 @@ def cast(
         "super_admin": super_admin,
         "agent": job.remoteci,
         "other_agent": other_remoteci,
+        "feeder": feeder,
     }
     objects = {
         "team": team,
@@ -329,6 +358,7 @@ def cast(
         "colleague": colleague,
         "remoteci": job.remoteci,
         "product": product,
+        "lab_feeder": feeder,
         "topic": job.topic,
         "component": job.components.get(),
         "jobdefinition": job.jobdefinition,
@@ -347,6 +377,8 @@ def client_as(role, users):
         return client_for(users["user"], password="not-" + PASSWORD)
     if role == "wrong_signature":
         return SignedClient(users["agent"], secret="not-" + users["agent"].api_secret)
+    if role == "feeder":
+        return SignedClient(users[role], kind="feeder")
     if role in AGENTS:
         return SignedClient(users[role])
     return client_for(users[role])

@@ -395,3 +395,54 @@ def test_a_signed_write_replayed_to_another_app_server_is_refused(remoteci, job)
         for server in servers:
             server.stop()
     assert JobState.objects.filter(job=job).count() == 1
+
+
+# Feeders: agents feeding the catalogue --------------------------------------------------------
+
+
+def test_a_feeder_creates_and_updates_topics_and_components(feeder, product):
+    client = SignedClient(feeder, kind="feeder")
+
+    topic = client.post(f"{API}/topics", {"name": "OCP-4.22", "product_id": str(product.id)})
+    assert topic.status_code == 201, topic.content
+    topic = topic.json()["topic"]
+    renamed = client.put(f"{API}/topics/{topic['id']}", {"export_control": True}, HTTP_IF_MATCH=topic["etag"])
+    assert renamed.status_code == 200 and renamed.json()["topic"]["export_control"] is True
+    component = client.post(f"{API}/components", {"name": "ocp-4.22.0", "type": "ocp", "topic_id": topic["id"]})
+    assert component.status_code == 201, component.content
+    assert client.get(f"{API}/identity").json()["identity"]["id"] == str(feeder.id)
+
+
+def test_a_feeder_reads_every_topic_and_writes_nothing_else(feeder, other_topic, job, remoteci):
+    from jobs.models import Job, Topic
+
+    client = SignedClient(feeder, kind="feeder")
+
+    assert client.get(f"{API}/topics/{other_topic.id}").status_code == 200  # not its team's: fed all the same
+    topic = Topic.objects.get(pk=other_topic.pk)
+    assert client.delete(f"{API}/topics/{topic.id}", HTTP_IF_MATCH=topic.etag).status_code == 403
+    jobs_before = Job.objects.count()
+    created = client.post(f"{API}/jobs", {"remoteci_id": str(remoteci.id), "topic_id": str(job.topic_id)})
+    assert created.status_code == 403 and Job.objects.count() == jobs_before
+    assert client.post(f"{API}/jobstates", {"job_id": str(job.id), "status": "running"}).status_code == 403
+    assert client.post(f"{API}/products", {"name": "Mine"}).status_code == 403
+
+
+def test_a_feeders_secret_is_shown_to_its_team_and_rotated_by_its_admins(feeder, user_client, team_admin_client):
+    old = feeder.api_secret
+    assert user_client.get(f"{API}/feeders/{feeder.id}").json()["feeder"]["api_secret"] == old
+    assert user_client.put(f"{API}/feeders/{feeder.id}/api_secret", {}, HTTP_IF_MATCH=feeder.etag).status_code == 403
+
+    response = team_admin_client.put(f"{API}/feeders/{feeder.id}/api_secret", {}, HTTP_IF_MATCH=feeder.etag)
+
+    assert response.status_code == 200, response.content
+    new = response.json()["feeder"]["api_secret"]
+    assert new != old and len(new) == 64
+    refused(SignedClient(feeder, secret=old, kind="feeder").get(f"{API}/identity"))
+    assert SignedClient(feeder, secret=new, kind="feeder").get(f"{API}/identity").status_code == 200
+
+
+def test_a_remoteci_secret_does_not_sign_as_a_feeder(feeder, remoteci):
+    headers = signature_headers(f"feeder/{feeder.id}", remoteci.api_secret, "GET", f"{API}/identity")
+
+    refused(client_for(None).get(f"{API}/identity", HTTP_HOST="testserver", **headers))

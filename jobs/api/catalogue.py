@@ -138,19 +138,21 @@ class JobDefinitionSerializer(DCIModelSerializer):
 
 
 class SuperAdminWrites:
-    """Catalogue rows: members read them through their subscriptions; super admins write."""
+    """Catalogue rows: members read those their team reaches; super admins write them, and feeders
+    create and update the resources that say so (``feeder_writes``)."""
 
     delete_requires_etag = False
 
     def check_create(self, user, data):
-        if not user.is_super_admin:
+        if not (user.is_super_admin or (getattr(user, "feeds_catalogue", False) and self.action in self.feeder_writes)):
             self.deny("Only super admins manage the catalogue.")
 
     def check_update(self, user, instance, data):
         self.check_create(user, data)
 
     def check_destroy(self, user, instance):
-        self.check_create(user, None)
+        if not user.is_super_admin:
+            self.deny("Only super admins manage the catalogue.")
 
 
 class SubscriptionSerializer(serializers.Serializer):
@@ -245,6 +247,8 @@ class TeamProductViewSet(ProductViewSet):
 
 class TopicViewSet(SuperAdminWrites, DCIViewSet):
     model = Topic
+    # Feeders feed the catalogue (SPEC §10).
+    feeder_writes = frozenset({"create", "update", "partial_update"})
     serializer_class = TopicSerializer
     singular, plural = "topic", "topics"
     sort_fields = ("created_at", "updated_at", "name")
@@ -309,6 +313,8 @@ def _uuid_or_404(value):
 
 class ComponentViewSet(SuperAdminWrites, DCIViewSet):
     model = Component
+    # Feeders feed the catalogue (SPEC §10).
+    feeder_writes = frozenset({"create", "update", "partial_update"})
     serializer_class = ComponentSerializer
     singular, plural = "component", "components"
     sort_fields = ("created_at", "updated_at", "name", "type")
