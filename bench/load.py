@@ -287,7 +287,18 @@ def _load(conn, counts, seed):
 
     teams = Table(
         "teams_team",
-        ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "has_pre_release_access"],
+        [
+            "id",
+            "created_at",
+            "state",
+            "archived_at",
+            "updated_at",
+            "etag",
+            "name",
+            "has_pre_release_access",
+            "external",
+            "country",
+        ],
     )
     users = Table(
         "teams_user",
@@ -312,7 +323,22 @@ def _load(conn, counts, seed):
         ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "team_id", "data", "api_secret"],
     )
     topics = Table(
-        "jobs_topic", ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "component_types"]
+        "jobs_topic",
+        [
+            "id",
+            "created_at",
+            "state",
+            "archived_at",
+            "updated_at",
+            "etag",
+            "name",
+            "component_types",
+            "component_types_optional",
+            "product_id",
+            "export_control",
+            "next_topic_id",
+            "data",
+        ],
     )
     subscriptions = Table("jobs_topicsubscription", ["topic_id", "team_id", "created_at"])
     components = Table(
@@ -333,6 +359,12 @@ def _load(conn, counts, seed):
             "url",
             "data",
             "sha",
+            "display_name",
+            "version",
+            "uid",
+            "tags",
+            "released_at",
+            "team_id",
         ],
     )
     jobdefinitions = Table(
@@ -394,7 +426,20 @@ def _load(conn, counts, seed):
         ],
     )
     junit = Table(
-        "files_junitresult", ["file_id", "job_id", "name", "total", "failures", "errors", "skips", "time", "error"]
+        "files_junitresult",
+        [
+            "file_id",
+            "job_id",
+            "name",
+            "total",
+            "failures",
+            "errors",
+            "skips",
+            "regressions",
+            "successfixes",
+            "time",
+            "error",
+        ],
     )
     catalogue = [teams, users, remotecis, topics, subscriptions, components, jobdefinitions]
     history = [jobs, jobcomponents, jobstates, files, junit]
@@ -413,7 +458,7 @@ def _load(conn, counts, seed):
     for t in range(counts["teams"]):
         team_id = gen.uuid()
         team_ids.append(team_id)
-        teams.add((team_id, origin, "active", NULL, origin, gen.etag(), f"bench-team-{t:02d}", "f"))
+        teams.add((team_id, origin, "active", NULL, origin, gen.etag(), f"bench-team-{t:02d}", "f", "t", ""))
         users.add((gen.uuid(), password, NULL, origin, "active", NULL, origin, gen.etag(), TEAM_USER.format(t), "user",
                    team_id, "", f"Bench user {t}"))  # fmt: skip
     team_remotecis = {team_id: [] for team_id in team_ids}
@@ -429,7 +474,7 @@ def _load(conn, counts, seed):
         topic_id = gen.uuid()
         topic_ids.append(topic_id)
         topics.add((topic_id, origin, "active", NULL, origin, gen.etag(), f"bench-topic-{p}",
-                    json.dumps(list(COMPONENT_TYPES))))  # fmt: skip
+                    json.dumps(list(COMPONENT_TYPES)), "[]", NULL, "f", NULL, "{}"))  # fmt: skip
         for team_id in team_ids:
             subscriptions.add((topic_id, team_id, origin))
 
@@ -444,7 +489,7 @@ def _load(conn, counts, seed):
         by_topic_type[topic_id, kind].append(component_id)
         components.add((component_id, created, "active", NULL, created, gen.etag(), f"{kind}-{version}", kind,
                         topic_id, kind.upper(), f"{kind} {version}", "", f"https://example.com/{kind}/{version}",
-                        "{}", f"{rng.getrandbits(160):040x}"))  # fmt: skip
+                        "{}", f"{rng.getrandbits(160):040x}", kind, version, "", "{}", created, NULL))  # fmt: skip
 
     topic_jobdefinitions = {topic_id: [] for topic_id in topic_ids}
     for d in range(counts["jobdefinitions"]):
@@ -504,7 +549,7 @@ def _load(conn, counts, seed):
                 files.add((file_id, file_at, "active", archived, f"junit-{file_counter}.xml", "application/junit",
                            f"{rng.getrandbits(128):032x}", rng.randrange(2_000, 200_000), job_id, running_state,
                            team_id))  # fmt: skip
-                junit.add((file_id, job_id, "pytest", total, failures, 0, min(skips, total - failures),
+                junit.add((file_id, job_id, "pytest", total, failures, 0, min(skips, total - failures), 0, 0,
                            f"{rng.random() * 600:.3f}", ""))  # fmt: skip
             else:
                 files.add((file_id, file_at, "active", archived, "console.log", "text/plain",

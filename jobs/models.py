@@ -2,8 +2,10 @@
 
 import hashlib
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connections, models
 from django.db.models import Q
+from django.utils import timezone
 
 from dciserver import prepared
 from dciserver.models import BaseModel, MutableModel, ScopedQuerySet, team_members, through
@@ -101,7 +103,8 @@ class TopicSubscription(models.Model):
 
 
 class Component(MutableModel):
-    """A versioned artefact of a topic (a build, a repository snapshot) that jobs test."""
+    """A versioned artefact of a topic (a build, a repository snapshot) that jobs test: global, or a
+    team component that only its team sees (SPEC §11)."""
 
     name = models.CharField(max_length=255)
     type = models.CharField(max_length=255)
@@ -113,11 +116,35 @@ class Component(MutableModel):
     url = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
     sha = models.CharField(max_length=255, blank=True, default="")
+    # The modern DCI's identity of a component: what it is, which version, an id of its own.
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    version = models.CharField(max_length=255, blank=True, default="")
+    uid = models.CharField(max_length=255, blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=255), default=list, blank=True)
+    released_at = models.DateTimeField(default=timezone.now)
+    # A team component: its team's only (null: a global component, every reader of the topic's).
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="components")
 
     class Meta:
         constraints = [
+            # The seed's rule (a name once per topic), for the global components it knows; a
+            # version makes another component of the same name.
             models.UniqueConstraint(
-                fields=["topic", "name"], condition=Q(archived_at__isnull=True), name="component_topic_name_unique"
+                fields=["topic", "name", "version"],
+                condition=Q(archived_at__isnull=True, team__isnull=True),
+                name="component_topic_name_unique",
+            ),
+            # The modern DCI's: a display name, type and version once per topic, and per team
+            # among a team's components.
+            models.UniqueConstraint(
+                fields=["topic", "type", "display_name", "version"],
+                condition=Q(archived_at__isnull=True, team__isnull=True),
+                name="component_global_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["topic", "type", "display_name", "version", "team"],
+                condition=Q(archived_at__isnull=True, team__isnull=False),
+                name="component_team_unique",
             ),
         ]
         indexes = [
@@ -128,10 +155,17 @@ class Component(MutableModel):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        # Named by one of its names, it is known by both (the modern uniqueness reads the display name).
+        self.display_name = self.display_name or self.name
+        self.name = self.name or self.display_name
+        super().save(*args, **kwargs)
+
     @classmethod
     def visible_to(cls, user):
-        """Whoever reads its topic."""
-        return through(cls, "topic", user)
+        """Whoever reads its topic: a global component; a team component, its team's members."""
+        topic = through(cls, "topic", user)
+        return None if topic is None else topic & (Q(team__isnull=True) | Q(team=user.team_id))
 
 
 class JobDefinition(MutableModel):

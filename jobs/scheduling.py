@@ -78,7 +78,7 @@ _CANDIDATE_COLUMNS = """topic.name, topic.component_types::text,
        (SELECT coalesce(json_object_agg(types.type, newest.id), '{}')::text
           FROM types
           CROSS JOIN LATERAL (SELECT c.id FROM jobs_component c
-                               WHERE c.topic_id = topic.id AND c.type = types.type
+                               WHERE c.topic_id = topic.id AND c.type = types.type AND c.team_id IS NULL
                                  AND c.state = 'active' AND c.archived_at IS NULL
                                ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)"""
 

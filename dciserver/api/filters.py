@@ -133,6 +133,25 @@ class ActiveFilter(WhereFilter):
         return BaseModel.State.ACTIVE if truthy else BaseModel.State.INACTIVE
 
 
+class TagFilter(WhereFilter):
+    """``tags:x``: the row's array of tags holds ``x`` (SPEC §9), given twice, both."""
+
+    def __init__(self, **kwargs):
+        super().__init__("tags", **kwargs)
+
+    @property
+    def model_field(self):
+        return super().model_field.base_field
+
+    def condition(self, value):
+        if value == "":
+            return super().condition(value)
+        return "contains", [self.typed(value)]
+
+    def q(self, conditions, case_insensitive=False):
+        return Q(*[(f"{self.field_name}__{lookup}", operand) for lookup, operand in conditions])
+
+
 class DCIFilterSet(FilterSet):
     """The base of every resource's FilterSet.
 

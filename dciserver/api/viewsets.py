@@ -111,6 +111,8 @@ class DCIViewSet(viewsets.GenericViewSet):
     singular = None
     plural = None
     sort_fields = ("created_at", "updated_at")
+    # The order of a list without ``sort=``.
+    default_sort = "-created_at"
     # The resource's ``where`` keys (``dciserver.api.filters.DCIFilterSet``).
     filterset_class = None
     embeds = {}
@@ -223,7 +225,7 @@ class DCIViewSet(viewsets.GenericViewSet):
         """The list page of the caller's rows, or of ``queryset``'s (a sub-route's rows)."""
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
-        order_by = query.parse_sort(params.get("sort"), self.get_sort_fields())
+        order_by = query.parse_sort(params.get("sort") or self.default_sort, self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
         filterset = query.where_filterset(where, self.filterset_class, wire_of(self.request))
         reader = self.reader(self.asked_embeds())

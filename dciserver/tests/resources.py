@@ -195,7 +195,7 @@ RESOURCES = [
         make=_component,
         create_body=lambda w: {"name": "created", "type": "compose", "topic_id": str(w.topic.id)},
         update_body={"title": "renamed"},
-        embeds=("topic",),
+        embeds=("topic", "team"),
         delete_needs_etag=False,
     ),
     Resource(

@@ -136,6 +136,11 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     job(stays, exported, None, [])
     from teams.models import Feeder
 
+    # Team components (SPEC §11): the lab's, and a rival's in a topic both teams reach.
+    Component.objects.create(name="lab-build", type="compose", topic=t1, team=team, tags=["nightly"])
+    Component.objects.create(name="rival-build", type="compose", topic=t1, team=other_team)
+    TopicSubscription.objects.create(topic=t1, team=other_team)
+
     Feeder.objects.create(name="koji", team=team)
     Feeder.objects.create(name="brew", team=other_team)
     Feeder.objects.create(name="closed-feeder", team=closed)

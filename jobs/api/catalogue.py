@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from dciserver.api.exceptions import NotFound
-from dciserver.api.filters import ActiveFilter, DCIFilterSet
+from dciserver.api.filters import ActiveFilter, DCIFilterSet, TagFilter
 from dciserver.api.query import Embed
 from dciserver.api.schema import ERRORS, WRITE_ERRORS, sublist_schema
 from dciserver.api.serializers import (
@@ -89,8 +89,16 @@ class ProductSerializer(DCIModelSerializer):
 
 
 class ComponentSerializer(DCIModelSerializer):
+    """A component; a modern client may name it by ``display_name`` alone (``name`` is then the
+    display name, and the reverse), and give it to its team (``team_id``)."""
+
+    name = StringField(required=False, max_length=255)
+    display_name = StringField(required=False, allow_blank=True, max_length=255)
     topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all())
+    team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False, allow_null=True)
     data = StorableJSONField(required=False)
+    # Blank tags are dropped (the modern server filters them out).
+    tags = serializers.ListField(child=StringField(max_length=255, allow_blank=True), required=False)
 
     class Meta:
         model = Component
@@ -105,12 +113,30 @@ class ComponentSerializer(DCIModelSerializer):
             "url",
             "data",
             "sha",
+            "display_name",
+            "version",
+            "uid",
+            "tags",
+            "released_at",
+            "team_id",
             "state",
             "created_at",
             "updated_at",
             "etag",
         )
         read_only_fields = ("updated_at", "etag")
+
+    def validate_type(self, value):
+        return value.lower()
+
+    def validate_tags(self, value):
+        return [tag for tag in value if tag.strip()]
+
+    def validate(self, attrs):
+        # One of the names is needed; the model gives the other (Component.save).
+        if self.instance is None and not attrs.get("name") and not attrs.get("display_name"):
+            raise serializers.ValidationError({"name": ["This field is required (or give display_name)."]})
+        return attrs
 
 
 class JobDefinitionSerializer(DCIModelSerializer):
@@ -172,9 +198,22 @@ class ProductFilter(DCIFilterSet):
 
 
 class ComponentFilter(DCIFilterSet):
+    tags = TagFilter()
+
     class Meta:
         model = Component
-        fields = ["name", "type", "topic_id", "canonical_project_name", "title", "sha"]
+        fields = [
+            "name",
+            "type",
+            "topic_id",
+            "canonical_project_name",
+            "title",
+            "sha",
+            "display_name",
+            "version",
+            "uid",
+            "team_id",
+        ]
 
 
 class JobDefinitionFilter(DCIFilterSet):
@@ -312,15 +351,37 @@ def _uuid_or_404(value):
 
 
 class ComponentViewSet(SuperAdminWrites, DCIViewSet):
+    """Components: global ones written by super admins and feeders, a team's by its members."""
+
     model = Component
     # Feeders feed the catalogue (SPEC §10).
     feeder_writes = frozenset({"create", "update", "partial_update"})
     serializer_class = ComponentSerializer
     singular, plural = "component", "components"
-    sort_fields = ("created_at", "updated_at", "name", "type")
+    sort_fields = ("created_at", "updated_at", "released_at", "name", "type", "version")
+    # The newest release first (SPEC §11); a seed component is released when created.
+    default_sort = "-released_at"
     filterset_class = ComponentFilter
-    embeds = {"topic": Embed("topic", TopicSerializer)}
+    embeds = {"topic": Embed("topic", TopicSerializer), "team": Embed("team", TeamSerializer)}
     lookup_by_name = True
+
+    def check_create(self, user, data):
+        team = data.get("team")
+        if team is None:
+            return super().check_create(user, data)
+        # A team component: its team's members write it (an agent of the team included).
+        if getattr(user, "feeds_catalogue", False) or not (user.is_super_admin or user.team_id == team.id):
+            self.deny("A team component is written by its team.")
+
+    def check_update(self, user, instance, data):
+        if "team" in data and data["team"] != instance.team and not user.is_super_admin:
+            self.deny("Only super admins move a component between teams.")
+        self.check_create(user, {"team": instance.team})
+
+    def check_destroy(self, user, instance):
+        if instance.team_id is None or getattr(user, "feeds_catalogue", False):
+            return super().check_destroy(user, instance)
+        self.check_create(user, {"team": instance.team})
 
 
 class JobDefinitionViewSet(SuperAdminWrites, DCIViewSet):
