@@ -245,6 +245,16 @@ def product(team, topic):
 
 
 @pytest.fixture
+def component_file(component):
+    """A file of the lab topic's component, stored like an upload."""
+    import io
+
+    from files.services import component_file_create
+
+    return component_file_create(component=component, name="manifest.txt", stream=io.BytesIO(b"ocp 4.19\n"))
+
+
+@pytest.fixture
 def feeder(team):
     """The lab's feeder (SPEC §10): it signs as ``feeder/<id>`` and feeds the catalogue."""
     from teams.models import Feeder

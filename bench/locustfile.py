@@ -159,6 +159,17 @@ class JobGet(BenchUser):
         self.client.get(f"/api/v1/jobs/{job_id}", headers=self.headers, name="job-get")
 
 
+class JobGetModern(BenchUser):
+    """``job-get`` as dciclient 4.x sends it with a login: on the modern wire (SPEC §9), a job with its
+    relations inline: what a signed request gets, for ``job-get-signed`` to compare with."""
+
+    @task
+    def job_get(self):
+        job_id = random.choice(PLAN["job_ids"])
+        headers = {**self.headers, "Client-Version": "python-dciclient_4.2.0"}
+        self.client.get(f"/api/v1/jobs/{job_id}", headers=headers, name="job-get-modern")
+
+
 class JobGetSigned(BenchUser):
     """``job-get`` as an agent sends it: signed by dciauth for every request, as dciclient 4.x does."""
 
@@ -331,6 +342,7 @@ ListTeamWithCeiling = _with_ceiling(ListTeam)
 ListAdminWithCeiling = _with_ceiling(ListAdmin)
 ListModernWithCeiling = _with_ceiling(ListModern)
 JobGetWithCeiling = _with_ceiling(JobGet)
+JobGetModernWithCeiling = _with_ceiling(JobGetModern)
 JobGetSignedWithCeiling = _with_ceiling(JobGetSigned)
 JobResultsWithCeiling = _with_ceiling(JobResults)
 JobStateCreateWithCeiling = _with_ceiling(JobStateCreate)

@@ -84,6 +84,13 @@ def scenarios(args):
         Scenario("list-admin", "ListAdmin", f"GET {LIST} (super admin)", users=u, paired=True),
         Scenario("list-modern", "ListModern", f"GET {LIST_MODERN} (team user)", users=u, paired=True),
         Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u, paired=True),
+        Scenario(
+            "job-get-modern",
+            "JobGetModern",
+            "GET /jobs/<id>, modern wire (Basic, Client-Version 4.x)",
+            users=u,
+            paired=True,
+        ),  # fmt: skip
         Scenario("job-get-signed", "JobGetSigned", "GET /jobs/<id>, signed by a remoteci (HMAC)", users=u, paired=True),
         Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u, paired=True),
         Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u, paired=True),

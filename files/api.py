@@ -27,9 +27,10 @@ from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
 from dciserver.api.wire import wire_of
 from files import services
-from files.models import File, JUnitResult
+from files.models import ComponentFile, File, JUnitResult
+from jobs.api.catalogue import component_write_refusal
 from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
-from jobs.models import Job, JobState
+from jobs.models import Component, Job, JobState
 from teams.api import TeamSerializer
 
 DOWNLOAD_BLOCK_SIZE = 1024 * 1024
@@ -137,9 +138,14 @@ def _raw_upload(request):
     # An empty header counts as none (a client may send one for an unset value).
     given = {field: header_text(request, header) for field, header in UPLOAD_HEADERS.items() if headers.get(header)}
     metadata = _valid(FileMetadataSerializer, given)
+    return (metadata, *_raw_body(request), header_text(request, "DCI-MD5") or None)
+
+
+def _raw_body(request):
+    """The body stream of a raw upload and its announced length (``None``: read to its end)."""
     raw_length = request.META.get("CONTENT_LENGTH")
     if not raw_length:
-        if headers.get("Transfer-Encoding"):
+        if request.headers.get("Transfer-Encoding"):
             # The modern client sends empty files and pipes chunked. A server that de-chunks
             # and ends the input at the end of the body (gunicorn) says so with
             # wsgi.input_terminated; then the body is read to its end, from the WSGI input
@@ -147,7 +153,7 @@ def _raw_upload(request):
             # its read() only. Elsewhere (Django's development server) the upload would
             # silently arrive empty: refuse it.
             if request.META.get("wsgi.input_terminated"):
-                return metadata, request.META["wsgi.input"], None, header_text(request, "DCI-MD5") or None
+                return request.META["wsgi.input"], None
             raise LengthRequired()
         raw_length = "0"
     try:
@@ -156,8 +162,7 @@ def _raw_upload(request):
         raise DCIError(f"Invalid Content-Length: {raw_length!r}") from None
     # DRF's request.stream: the Django request itself, reading the WSGI input no further than
     # Content-Length (None for an empty body).
-    stream = request.stream or io.BytesIO()
-    return metadata, stream, length, header_text(request, "DCI-MD5") or None
+    return request.stream or io.BytesIO(), length
 
 
 def _scoped(queryset, user, pk, label):
@@ -284,8 +289,11 @@ class FileViewSet(DCIViewSet):
     own_transaction_actions = frozenset({"create"})
     # Raw bytes or the JSON form, whatever the Content-Type says (SPEC §6).
     parser_classes = [AnyBodyAsJSONParser]
-    # A raw upload streams: its signature is checked on the spooled bytes (file_upload).
-    streams_signed_body = frozenset({"create"})
+
+    def signed_body_streams(self, request):
+        """A raw upload streams: its signature is checked on the spooled bytes (``file_upload``)."""
+        return self.action == "create" and "HTTP_DCI_NAME" in request.META
+
     # Files are immutable: no PUT or PATCH.
     http_method_names = ["get", "post", "delete", "head", "options"]
     sort_fields = ("created_at", "name", "size", "mime")
@@ -315,17 +323,21 @@ class FileViewSet(DCIViewSet):
     @action(detail=True, methods=["get"])
     def content(self, request, pk=None):
         """``GET /files/<id>/content``: the bytes, streamed, as an attachment under the file's name."""
-        file = self.get_object()
-        try:
-            stored = services.file_open(file)
-        except FileNotFoundError:
-            raise NotFound(f"The content of file {file.id} is missing from storage.") from None
-        # A row kept before mimes were checked may hold anything: such a mime is never a header.
-        content_type = services.normal_mime(file.mime) or "application/octet-stream"
-        response = FileResponse(stored, content_type=content_type)
-        response["Content-Disposition"] = attachment_disposition(file.name)
-        response.block_size = DOWNLOAD_BLOCK_SIZE
-        return response
+        return download(self.get_object())
+
+
+def download(file):
+    """The stored bytes of ``file`` (a job's or a component's), streamed as an attachment under its name."""
+    try:
+        stored = services.file_open(file)
+    except FileNotFoundError:
+        raise NotFound(f"The content of file {file.id} is missing from storage.") from None
+    # A row kept before mimes were checked may hold anything: such a mime is never a header.
+    content_type = services.normal_mime(file.mime) or "application/octet-stream"
+    response = FileResponse(stored, content_type=content_type)
+    response["Content-Disposition"] = attachment_disposition(file.name)
+    response.block_size = DOWNLOAD_BLOCK_SIZE
+    return response
 
 
 _NOT_QUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
@@ -415,3 +427,95 @@ JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True), modern_
 JobViewSet.add_embed(
     "results", Embed("junit_results", JUnitResultSerializer, many=True, order_by=("name",)), modern_inline=True
 )
+
+
+class ComponentFileSerializer(DCIModelSerializer):
+    component_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = ComponentFile
+        fields = ("id", "name", "mime", "md5", "size", "component_id", "created_at", "state")
+        read_only_fields = fields
+
+
+class ComponentFileFilter(DCIFilterSet):
+    class Meta:
+        model = ComponentFile
+        fields = ["name", "mime", "md5", "component_id"]
+
+
+class ComponentFileViewSet(DCIViewSet):
+    """A component's files (SPEC §11), ``/components/<id>/files`` (files.urls): read by whoever
+    reads the component; uploaded as raw bytes (``DCI-NAME`` and ``DCI-MIME`` optional) and
+    deleted by whoever writes it (``component_write_refusal``; feeders upload)."""
+
+    model = ComponentFile
+    serializer_class = ComponentFileSerializer
+    singular, plural = "component_file", "component_files"
+    lookup_url_kwarg = "component_file_id"
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    sort_fields = ("created_at", "name", "size")
+    filterset_class = ComponentFileFilter
+    # The stored bytes and the row (with its audit entry) in the upload's own transaction.
+    own_transaction_actions = frozenset({"create"})
+    # The body is the bytes, whatever it says it is; it is never parsed.
+    parser_classes = [AnyBodyAsJSONParser]
+    feeder_writes = frozenset({"create"})
+
+    def signed_body_streams(self, request):
+        return self.action == "create"
+
+    def component(self):
+        """The component the URL names, among those the caller may see (another team's: 404)."""
+        try:
+            pk = uuid.UUID(self.kwargs["pk"])
+        except ValueError:
+            raise NotFound() from None
+        component = Component.objects.get_for_user(self.request.user, pk)
+        if component is None:
+            raise NotFound()
+        return component
+
+    def get_object(self, queryset=None):
+        return super().get_object(self.get_queryset().filter(component=self.component()))
+
+    def list(self, request, *args, **kwargs):
+        """``GET /components/<id>/files``."""
+        return self.list_response(self.get_queryset().filter(component=self.component()))
+
+    def retrieve(self, request, *args, **kwargs):
+        self.get_object()  # of this component
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=FILE_UPLOAD_HEADERS[:2],
+        responses={201: one_envelope(ComponentFileSerializer, "component_file"), **ERRORS, **UPLOAD_ERRORS},
+    )
+    def create(self, request, *args, **kwargs):
+        """``POST /components/<id>/files``: the raw bytes of a file of the component."""
+        component = self.component()
+        refusal = component_write_refusal(request.user, component.team, feeder_may=True)
+        if refusal:
+            self.deny(refusal)
+        stream, length = _raw_body(request)
+        row = services.component_file_create(
+            component=component,
+            name=header_text(request, "DCI-NAME") or "file",
+            mime=header_text(request, "DCI-MIME") or "application/octet-stream",
+            stream=stream,
+            length=length,
+            verify_body=signed_body_check(request),
+            on_created=lambda row: self.audit(self.request, status.HTTP_201_CREATED, object_id=row.pk),
+        )
+        return self.one_response(row, status.HTTP_201_CREATED)
+
+    def check_destroy(self, user, instance):
+        refusal = component_write_refusal(user, instance.component.team, feeder_may=False)
+        if refusal:
+            self.deny(refusal)
+
+    @extend_schema(responses={(200, "*/*"): OpenApiResponse(description="The file's bytes"), **ERRORS})
+    def content(self, request, *args, **kwargs):
+        """``GET /components/<id>/files/<file id>/content``: the bytes, as an attachment."""
+        return download(self.get_object())

@@ -6,7 +6,17 @@ from dciserver.models import BaseModel, ScopedQuerySet, team_members, through
 from teams.models import Team
 
 
-class File(BaseModel):
+class StoredBytes:
+    """A row whose bytes live in storage under a name made of its id."""
+
+    @property
+    def storage_name(self):
+        """Where the bytes are stored: named by id, never by the client's ``name``."""
+        hexid = self.id.hex
+        return f"{hexid[:2]}/{hexid}"
+
+
+class File(StoredBytes, BaseModel):
     """An uploaded log or report. The bytes live in storage under a name made of the file id."""
 
     name = models.CharField(max_length=512)
@@ -38,11 +48,28 @@ class File(BaseModel):
         """The members of its team (its job's)."""
         return team_members(user, "team")
 
-    @property
-    def storage_name(self):
-        """Where the bytes are stored: named by id, never by the client's ``name``."""
-        hexid = self.id.hex
-        return f"{hexid[:2]}/{hexid}"
+
+class ComponentFile(StoredBytes, BaseModel):
+    """A file of a component (SPEC §11: an ISO, a manifest), stored as a job's files are."""
+
+    name = models.CharField(max_length=512)
+    mime = models.CharField(max_length=255, default="application/octet-stream")
+    md5 = models.CharField(max_length=32, blank=True, default="")
+    size = models.BigIntegerField(default=0)
+    component = models.ForeignKey("jobs.Component", on_delete=models.PROTECT, related_name="files")
+
+    archived_with = ("component",)
+
+    class Meta:
+        verbose_name = "component file"
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """Whoever reads its component."""
+        return through(cls, "component", user)
 
 
 class JUnitResultQuerySet(ScopedQuerySet):

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
 from files import junit, streaming
-from files.models import File, JUnitResult
+from files.models import ComponentFile, File, JUnitResult
 from files.storage import files_storage
 from jobs.services import job_heartbeat
 
@@ -78,45 +78,74 @@ def file_create(
         raise BadRequest(
             "The jobstate belongs to another job.", {"errors": {"jobstate_id": ["Not a jobstate of this job."]}}
         )
-    # Checked here, for every way of uploading, before a byte is read: a mime is served back as
-    # the Content-Type of the file's content, so only a real media type may be kept.
+    mime = _valid_mime(mime, length)
+    file = File(job=job, jobstate=jobstate, team_id=job.team_id, name=name, mime=mime)
+
+    def write_rows(upload):
+        file.save(force_insert=True)
+        if on_created is not None:
+            on_created(file)
+        if mime == JUNIT_MIME or name.lower().endswith(".xml"):
+            upload.seek(0)
+            _junit_store(file, upload)
+        # Last: the job's row stays locked for as short a time as possible.
+        job_heartbeat(job_id=job.id)
+
+    return _keep(file, stream, length, expected_md5, verify_body, write_rows)
+
+
+def component_file_create(
+    *, component, name, mime="application/octet-stream", stream, length=None, verify_body=None, on_created=None
+):
+    """Store a component's file (SPEC §11) as ``file_create`` stores a job's: spooled, checked,
+    stored under its id, its row committed (with ``on_created(row)``) or its bytes deleted."""
+    row = ComponentFile(component=component, name=name, mime=_valid_mime(mime, length))
+
+    def write_rows(upload):
+        row.save(force_insert=True)
+        if on_created is not None:
+            on_created(row)
+
+    return _keep(row, stream, length, None, verify_body, write_rows)
+
+
+def _valid_mime(mime, length):
+    """``mime`` as it is kept, checked before a byte is read with the announced ``length``."""
+    # A mime is served back as the Content-Type of the file's content: only a real media type is kept.
     valid_mime = normal_mime(mime)
     if valid_mime is None:
         raise BadRequest(
             f"Invalid mime {mime[:300]!r}: expected a media type such as text/plain.",
             {"errors": {"mime": ["Not a valid media type (type/subtype)."]}},
         )
-    mime = valid_mime
     if length is not None and length > settings.DCI_MAX_UPLOAD_SIZE:
         raise _too_large()
-    file = File(job=job, jobstate=jobstate, team_id=job.team_id, name=name, mime=mime)
+    return valid_mime
+
+
+def _keep(row, stream, length, expected_md5, verify_body, write_rows):
+    """Spool ``stream`` (setting ``row``'s size and md5), check it, store it under ``row``'s id,
+    then ``write_rows(upload)`` in a transaction; a failure after the bytes are stored deletes them."""
     storage = files_storage()
     # A 201 says the file is kept: on a local disk, its bytes are flushed before its row is committed.
     local = isinstance(storage, FileSystemStorage)
-    with _spooled(stream, file, length, durable=local) as upload:
-        if expected_md5 and expected_md5.strip().lower() != file.md5:
+    with _spooled(stream, row, length, durable=local) as upload:
+        if verify_body is not None:  # first: a wrong signature is the answer, whatever else is wrong
+            _verify(verify_body, upload)
+        if expected_md5 and expected_md5.strip().lower() != row.md5:
             raise BadRequest(
-                f"md5 mismatch: the upload's md5 is {file.md5}, DCI-MD5 says {expected_md5.strip()}",
+                f"md5 mismatch: the upload's md5 is {row.md5}, DCI-MD5 says {expected_md5.strip()}",
                 {"errors": {"md5": ["Does not match the uploaded bytes."]}},
             )
-        if verify_body is not None:
-            _verify(verify_body, upload)
         try:
-            _store(storage, file, upload, local)
+            _store(storage, row, upload, local)
             with transaction.atomic():
-                file.save(force_insert=True)
-                if on_created is not None:
-                    on_created(file)
-                if mime == JUNIT_MIME or name.lower().endswith(".xml"):
-                    upload.seek(0)
-                    _junit_store(file, upload)
-                # Last: the job's row stays locked for as short a time as possible.
-                job_heartbeat(job_id=job.id)
+                write_rows(upload)
         except BaseException:
             # BaseException: a worker stopped mid-write (SystemExit) must not leave bytes without a row.
-            _delete_quietly(storage, file.storage_name)
+            _delete_quietly(storage, row.storage_name)
             raise
-    return file
+    return row
 
 
 def _verify(verify_body, upload):

@@ -2,6 +2,8 @@
 
 import hashlib
 import hmac
+import mmap
+import tempfile
 import uuid
 
 from dciauth.v2 import headers as dciauth_headers
@@ -88,8 +90,8 @@ class SignatureAuthentication(authentication.BaseAuthentication):
     wrong password does; a name locked out gets 429 on its failures (a valid signature passes,
     as a remembered password does).
 
-    A view's actions whose body streams (``streams_signed_body``: raw uploads, with ``DCI-NAME``)
-    are not read here: the action must verify the body by ``signed_body_check`` once it has been
+    A request whose body streams (its view's ``signed_body_streams(request)``: raw uploads) is
+    not read here: its action must verify the body by ``signed_body_check`` once it has been
     spooled, before anything is kept.
     """
 
@@ -114,11 +116,14 @@ class SignatureAuthentication(authentication.BaseAuthentication):
             "params": {key: values[0] for key, values in http_request.GET.lists()},
         }
         view = request.parser_context.get("view") if request.parser_context else None
-        if (
-            getattr(view, "action", None) in getattr(view, "streams_signed_body", ())
-            and "HTTP_DCI_NAME" in http_request.META
-        ):
-            http_request.signed_body_check = lambda body: self.check(http_request, name, agent, parsed, signed, body)
+        streams = getattr(view, "signed_body_streams", None)
+        if streams is not None and streams(http_request):
+
+            def check_body(body):
+                http_request.signed_body_checked = True
+                self.check(http_request, name, agent, parsed, signed, body)
+
+            http_request.signed_body_check = check_body
         else:
             self.check(http_request, name, agent, parsed, signed, http_request.body)
         return agent, parsed["signature"].lower()
@@ -157,3 +162,32 @@ def signed_body_check(request):
     """The check of a streamed body's signature (``SignatureAuthentication``), or ``None`` where the
     request's body is not verified later (unsigned, or already verified)."""
     return getattr(getattr(request, "_request", request), "signed_body_check", None)
+
+
+def settle_signed_body(request):
+    """A streamed body whose signature was not checked because its request failed first (an
+    unknown component, a refusal): check it now, so that a wrong signature is the answer (401)
+    rather than what the request would have met. Only a body not read at all is read here (at
+    most ``DCI_MAX_UPLOAD_SIZE``); one that broke off or grew too large while being read keeps
+    its error."""
+    http_request = getattr(request, "_request", request)
+    check = getattr(http_request, "signed_body_check", None)
+    if check is None or getattr(http_request, "signed_body_checked", False) or http_request._read_started:
+        return
+    meta = http_request.META
+    chunked = not meta.get("CONTENT_LENGTH") and meta.get("wsgi.input_terminated")
+    stream = meta["wsgi.input"] if chunked else http_request
+    limit = settings.DCI_MAX_UPLOAD_SIZE
+    with tempfile.TemporaryFile() as spool:
+        size = 0
+        while block := stream.read(1024 * 1024):
+            size += len(block)
+            if size > limit:
+                return
+            spool.write(block)
+        spool.flush()
+        if not size:
+            check(b"")
+            return
+        with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as body:
+            check(body)

@@ -5,12 +5,13 @@ import uuid
 
 from django.db import IntegrityError, connections, transaction
 from rest_framework import status, viewsets
-from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
+from rest_framework.exceptions import APIException, MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from dciserver import prepared
 from dciserver.api import query
+from dciserver.api.authentication import settle_signed_body
 from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed, is_replay
 from dciserver.api.reader import Reader
 from dciserver.api.wire import wire_of
@@ -443,6 +444,14 @@ class DCIViewSet(viewsets.GenericViewSet):
             # A signed write's signature (``request.auth``, SignatureAuthentication): accepted once.
             "signature": request.auth if isinstance(request.auth, str) else None,
         }
+
+    def handle_exception(self, exc):
+        # A signed upload that failed before its body was checked: a wrong signature is the answer.
+        try:
+            settle_signed_body(self.request)
+        except APIException as refusal:
+            exc = refusal
+        return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
         """Every successful write through the API leaves an audit log entry."""

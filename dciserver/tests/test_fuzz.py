@@ -300,9 +300,11 @@ def test_every_operation_answers_generated_requests_as_its_schema_says(
 
     for result in api_schema.get_all_operations():
         operation = result.ok()
-        # An operation whose only inputs are its path and headers (strings whatever they hold)
-        # has nothing a negative case could get wrong: Hypothesis would search in vain.
-        negatable = bool(list(operation.body) or list(operation.query))
+        # An operation whose only inputs are its path, its headers (strings whatever they hold)
+        # and raw bytes (any bytes are a body) has nothing a negative case could get wrong:
+        # Hypothesis would search in vain.
+        typed = [body for body in operation.body if body.media_type != "application/octet-stream"]
+        negatable = bool(typed or list(operation.query))
         for mode in MODES if negatable else MODES[:1]:
             fuzz_operation(operation, mode, caller, outcome, failures)
 

@@ -138,6 +138,11 @@ RULES = {
     ("component-detail", "PUT"): SUPER_ADMINS_ON_LAB_ROW,
     ("component-detail", "PATCH"): SUPER_ADMINS_ON_LAB_ROW,
     ("component-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-files", "GET"): MEMBERS_OF_LAB,
+    ("component-files", "POST"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-file-detail", "GET"): MEMBERS_OF_LAB,
+    ("component-file-detail", "DELETE"): SUPER_ADMINS_ON_LAB_ROW,
+    ("component-file-content", "GET"): MEMBERS_OF_LAB,
     ("jobdefinition-list", "GET"): EVERYONE,
     ("jobdefinition-list", "POST"): SUPER_ADMINS_CREATE_IN_LAB_TOPIC,
     ("jobdefinition-detail", "GET"): MEMBERS_OF_LAB,
@@ -174,6 +179,7 @@ RULES = {
 
 # What the lab's feeder writes (SPEC §10): topics and components; any other write is 403.
 FEEDER_WRITES = {
+    ("component-files", "POST"),
     ("topic-list", "POST"),
     ("topic-detail", "PUT"),
     ("topic-detail", "PATCH"),
@@ -332,6 +338,7 @@ def cast(
     other_remoteci,
     product,
     feeder,
+    component_file,
     jobstate,
     file,
 ):
@@ -359,6 +366,7 @@ def cast(
         "remoteci": job.remoteci,
         "product": product,
         "lab_feeder": feeder,
+        "component_file": component_file,
         "topic": job.topic,
         "component": job.components.get(),
         "jobdefinition": job.jobdefinition,

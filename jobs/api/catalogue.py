@@ -366,12 +366,9 @@ class ComponentViewSet(SuperAdminWrites, DCIViewSet):
     lookup_by_name = True
 
     def check_create(self, user, data):
-        team = data.get("team")
-        if team is None:
-            return super().check_create(user, data)
-        # A team component: its team's members write it (an agent of the team included).
-        if getattr(user, "feeds_catalogue", False) or not (user.is_super_admin or user.team_id == team.id):
-            self.deny("A team component is written by its team.")
+        refusal = component_write_refusal(user, data.get("team"), self.action in self.feeder_writes)
+        if refusal:
+            self.deny(refusal)
 
     def check_update(self, user, instance, data):
         if "team" in data and data["team"] != instance.team and not user.is_super_admin:
@@ -379,9 +376,23 @@ class ComponentViewSet(SuperAdminWrites, DCIViewSet):
         self.check_create(user, {"team": instance.team})
 
     def check_destroy(self, user, instance):
-        if instance.team_id is None or getattr(user, "feeds_catalogue", False):
-            return super().check_destroy(user, instance)
-        self.check_create(user, {"team": instance.team})
+        refusal = component_write_refusal(user, instance.team, feeder_may=False)
+        if refusal:
+            self.deny(refusal)
+
+
+def component_write_refusal(user, team, feeder_may):
+    """Why ``user`` may not write a component of ``team`` (``None``: a global one), or ``None``
+    where they may: a global component is a super admin's (and a feeder's, where ``feeder_may``),
+    a team component its team's members' (an agent of the team included, never a feeder)."""
+    feeder = getattr(user, "feeds_catalogue", False)
+    if team is None:
+        if user.is_super_admin or (feeder and feeder_may):
+            return None
+        return "Only super admins manage the catalogue."
+    if feeder or not (user.is_super_admin or user.team_id == team.id):
+        return "A team component is written by its team."
+    return None
 
 
 class JobDefinitionViewSet(SuperAdminWrites, DCIViewSet):
