@@ -128,7 +128,13 @@ def purge_lines(*args):
 def age_archives(days):
     """Move every archive ``days`` into the past (as if archived then)."""
     then = timezone.now() - timedelta(days=days)
+    from files.models import ComponentFile
+    from jobs.models import Product
+    from teams.models import Feeder
+
     for model in (File, JobState, Job, RemoteCI, User, Team, Component, JobDefinition, Topic):
+        model.objects.filter(archived_at__isnull=False).update(archived_at=then)
+    for model in (ComponentFile, Product, Feeder):
         model.objects.filter(archived_at__isnull=False).update(archived_at=then)
 
 
@@ -148,12 +154,17 @@ def test_purge_dry_run_counts_what_the_real_run_removes_for_a_deleted_job(job):
 
 
 def test_purge_dry_run_counts_what_the_real_run_removes_for_a_whole_team_and_topic(
-    job, jobstate, user, super_admin, topic, component, jobdefinition
+    job, jobstate, user, super_admin, topic, component, jobdefinition, feeder, component_file, settings
 ):
+    from jobs.models import Product
+
     file_create(job=job, jobstate=jobstate, name="junit.xml", stream=io.BytesIO(b"<testsuite/>"))
+    product = Product.objects.create(name="Retired", label="RETIRED")
+    stored = settings.DCI_FILES_ROOT / component_file.storage_name
+    assert stored.exists()
     team_archive(team=job.team)
     job_archive(job=job)
-    for row in (component, jobdefinition, topic):
+    for row in (component, jobdefinition, topic, product):
         row.archive()
     age_archives(days=40)
 
@@ -164,3 +175,4 @@ def test_purge_dry_run_counts_what_the_real_run_removes_for_a_whole_team_and_top
     assert all(not line.startswith("Removed 0") for line in real), real
     assert list(User.objects.all()) == [super_admin]
     assert not Topic.objects.exists() and list(Team.objects.values_list("name", flat=True)) == ["admin"]
+    assert not stored.exists()  # a component file's bytes go with it

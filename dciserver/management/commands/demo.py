@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from files.services import file_create
 from jobs import services
-from jobs.models import Component, Job, JobDefinition, Status, Topic, TopicSubscription
+from jobs.models import Component, Job, JobDefinition, Product, ProductTeam, Status, Topic, TopicSubscription
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
 TEAMS = {
@@ -22,6 +22,8 @@ TOPICS = {
     "RHEL-9": ["compose", "ansible-playbooks"],
     "OCP-4.16": ["ocp", "operators"],
 }
+# Each topic's product (SPEC §11): the demo topics are exported, so every team linked reaches them.
+PRODUCTS = {"RHEL-9": "RHEL", "OCP-4.16": "OpenShift"}
 VERSIONS = 4
 JOB_FLOWS = [
     ["pre-run", "running", "post-run", "success"],
@@ -96,7 +98,15 @@ class Command(BaseCommand):
         ensure_user("admin", self.password or "admin", admin_team, User.Role.ADMIN)
         topics = []
         for name, types in TOPICS.items():
-            topic, _ = Topic.objects.live().get_or_create(name=name, defaults={"component_types": types})
+            product, _ = Product.objects.live().get_or_create(
+                name=PRODUCTS[name], defaults={"label": PRODUCTS[name].upper()}
+            )
+            topic, _ = Topic.objects.live().get_or_create(
+                name=name, defaults={"component_types": types, "product": product, "export_control": True}
+            )
+            if topic.product_id is None:  # a demo loaded before products existed
+                topic.product, topic.export_control = product, True
+                topic.save(update_fields=["product", "export_control"])
             topics.append(topic)
             for version in range(1, VERSIONS + 1):
                 for ctype in types:
@@ -119,6 +129,7 @@ class Command(BaseCommand):
                 ensure_user(name, self.password or name, team, role)
             for topic in topics:
                 TopicSubscription.objects.get_or_create(topic=topic, team=team)
+                ProductTeam.objects.get_or_create(product=topic.product, team=team)
             for name in remoteci_names:
                 remoteci, _ = RemoteCI.objects.live().get_or_create(
                     name=name, team=team, defaults={"data": {"site": team_name, "arch": "x86_64"}}

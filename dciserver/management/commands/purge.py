@@ -8,9 +8,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from dciserver.durations import parse_duration
-from files.models import File
-from jobs.models import Component, Job, JobDefinition, JobState, Topic
-from teams.models import RemoteCI, Team, User
+from files.models import ComponentFile, File, StoredBytes
+from jobs.models import Component, Job, JobDefinition, JobState, Product, Topic
+from teams.models import Feeder, RemoteCI, Team, User
 
 BATCH_SIZE = 500
 
@@ -20,9 +20,12 @@ PLAN = [
     ("jobstates", JobState),
     ("jobs", Job),
     ("remotecis", RemoteCI),
+    ("feeders", Feeder),
     ("jobdefinitions", JobDefinition),
+    ("component files", ComponentFile),
     ("components", Component),
     ("topics", Topic),
+    ("products", Product),
     ("users", User),
     ("teams", Team),
 ]
@@ -76,7 +79,7 @@ class Command(BaseCommand):
         self.progress = options["verbosity"] >= 1
         verb = "Would remove" if dry_run else "Removed"
         for label, queryset in selection(cutoff):
-            purge = self.purge_files if queryset.model is File else self.purge_rows
+            purge = self.purge_files if issubclass(queryset.model, StoredBytes) else self.purge_rows
             removed = purge(label, queryset)
             self.stdout.write(f"{verb} {removed} archived {label}.")
 
@@ -109,12 +112,13 @@ class Command(BaseCommand):
     def purge_files(self, label, queryset):
         """Rows first, bytes after the commit: a failure leaves orphaned bytes at worst, never a row without bytes."""
         storage = storages["dcifiles"]
+        model = queryset.model
         total, batches = self.batches(label, queryset)
         removed = 0
         for pks in batches:
-            names = [f.storage_name for f in File.objects.filter(pk__in=pks).only("id")]
+            names = [f.storage_name for f in model.objects.filter(pk__in=pks).only("id")]
             with transaction.atomic():
-                removed += File.objects.filter(pk__in=pks).delete()[1].get(File._meta.label, 0)
+                removed += model.objects.filter(pk__in=pks).delete()[1].get(model._meta.label, 0)
             for name in names:
                 storage.delete(name)
         return total if self.dry_run else removed
