@@ -4,7 +4,6 @@ import io
 import posixpath
 import re
 import unicodedata
-import uuid
 from urllib.parse import quote
 
 from django.http import FileResponse
@@ -384,14 +383,7 @@ class JobFileViewSet(FileViewSet):
 
     def job(self):
         """The job the URL names, among those the caller may see (another team's: 404)."""
-        try:
-            pk = uuid.UUID(self.kwargs["pk"])
-        except ValueError:
-            raise NotFound() from None
-        job = Job.objects.get_for_user(self.request.user, pk)
-        if job is None:
-            raise NotFound()
-        return job
+        return self.visible(Job, self.kwargs["pk"])
 
     def list(self, request, *args, **kwargs):
         """``GET /jobs/<id>/files``: the job's files, with the list language of ``/files``."""
@@ -467,14 +459,7 @@ class ComponentFileViewSet(DCIViewSet):
 
     def component(self):
         """The component the URL names, among those the caller may see (another team's: 404)."""
-        try:
-            pk = uuid.UUID(self.kwargs["pk"])
-        except ValueError:
-            raise NotFound() from None
-        component = Component.objects.get_for_user(self.request.user, pk)
-        if component is None:
-            raise NotFound()
-        return component
+        return self.visible(Component, self.kwargs["pk"])
 
     def get_object(self, queryset=None):
         return super().get_object(self.get_queryset().filter(component=self.component()))

@@ -15,8 +15,8 @@ from dciserver.api.schema import ERRORS, ETAG_HEADERS, WRITE_ERRORS, one_envelop
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
+    JSONObjectField,
     ScopedRelatedField,
-    StorableJSONField,
     StringField,
 )
 from dciserver.api.viewsets import DCIViewSet, request_etag
@@ -71,32 +71,22 @@ class UserSerializer(DCIModelSerializer):
 class RemoteCISerializer(DCIModelSerializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False)
     active = ActiveField()
-    data = StorableJSONField(required=False)
+    data = JSONObjectField(required=False)
 
     class Meta:
         model = RemoteCI
         fields = ("id", "name", "team_id", "data", "active", "state", "created_at", "updated_at", "etag")
         read_only_fields = ("updated_at", "etag")
 
-    def validate_data(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        return value
-
 
 class FeederSerializer(DCIModelSerializer):
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all())
-    data = StorableJSONField(required=False)
+    data = JSONObjectField(required=False)
 
     class Meta:
         model = Feeder
         fields = ("id", "name", "team_id", "data", "state", "created_at", "updated_at", "etag", "api_secret")
         read_only_fields = ("updated_at", "etag", "api_secret")
-
-    def validate_data(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        return value
 
 
 class RemoteCIWithSecretSerializer(RemoteCISerializer):

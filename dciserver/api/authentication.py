@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions
 
 from dciserver.api import throttling
 from dciserver.api.exceptions import WWW_AUTHENTICATE
+from dciserver.api.wire import SIGNATURE_SCHEMES
 
 
 def _keyed_digest(*parts):
@@ -72,10 +73,6 @@ class CachedBasicAuthentication(authentication.BasicAuthentication):
 
     def authenticate_header(self, request):
         return WWW_AUTHENTICATE
-
-
-# The schemes of dciauth's signatures: DCI2 is what dciclient 4.x sends; the others parse alike.
-SIGNATURE_SCHEMES = frozenset({"DCI2-HMAC-SHA256", "DCI-HMAC-SHA256", "AWS4-HMAC-SHA256"})
 
 
 class SignatureAuthentication(authentication.BaseAuthentication):

@@ -90,6 +90,17 @@ class StorableJSONField(serializers.JSONField):
         return super().to_internal_value(data)
 
 
+class JSONObjectField(StorableJSONField):
+    """A storable JSON value that must be an object (a remoteci's, a feeder's, a topic's ``data``)."""
+
+    default_error_messages = {"not_an_object": "Expected a JSON object."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return super().to_internal_value(data)
+
+
 def storable_text(text):
     """Whether PostgreSQL can store ``text``: no NUL, no lone surrogate."""
     if "\x00" in text:

@@ -195,6 +195,18 @@ class DCIViewSet(viewsets.GenericViewSet):
         self.audited_object_id = instance.pk
         return instance
 
+    def visible(self, model, value):
+        """The row of ``model`` whose id is ``value`` (a URL's), among those the caller may see;
+        malformed, unknown or another team's: 404."""
+        try:
+            pk = uuid.UUID(str(value))
+        except ValueError:
+            raise NotFound() from None
+        row = model.objects.get_for_user(self.request.user, pk)
+        if row is None:
+            raise NotFound()
+        return row
+
     def reader(self, embeds=()):
         """The reader of this resource's representation with ``embeds`` (``dciserver.api.reader``)
         and those it always carries (``inline``)."""

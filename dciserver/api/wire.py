@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-SIGNED_SCHEMES = ("DCI2-HMAC-SHA256 ", "DCI-HMAC-SHA256 ", "AWS4-HMAC-SHA256 ")
+# The schemes of dciauth's signatures: DCI2 is what dciclient 4.x sends; the others parse alike.
+SIGNATURE_SCHEMES = frozenset({"DCI2-HMAC-SHA256", "DCI-HMAC-SHA256", "AWS4-HMAC-SHA256"})
 _DCICLIENT = re.compile(r"python-dciclient_(\d+)")
 
 
@@ -60,7 +61,7 @@ def wire_of(request):
 
 
 def _decide(meta):
-    if meta.get("HTTP_AUTHORIZATION", "").startswith(SIGNED_SCHEMES):
+    if meta.get("HTTP_AUTHORIZATION", "").split(" ", 1)[0] in SIGNATURE_SCHEMES:
         return MODERN
     client = _DCICLIENT.search(meta.get("HTTP_CLIENT_VERSION", ""))
     if client is not None:

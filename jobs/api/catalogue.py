@@ -14,6 +14,7 @@ from dciserver.api.schema import ERRORS, WRITE_ERRORS, sublist_schema
 from dciserver.api.serializers import (
     ActiveField,
     DCIModelSerializer,
+    JSONObjectField,
     ScopedRelatedField,
     StorableJSONField,
     StringField,
@@ -43,7 +44,7 @@ class TopicSerializer(DCIModelSerializer):
     next_topic_id = ScopedRelatedField(
         source="next_topic", queryset=Topic.objects.all(), required=False, allow_null=True
     )
-    data = StorableJSONField(required=False)
+    data = JSONObjectField(required=False)
 
     class Meta:
         model = Topic
@@ -62,11 +63,6 @@ class TopicSerializer(DCIModelSerializer):
             "etag",
         )
         read_only_fields = ("updated_at", "etag")
-
-    def validate_data(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        return value
 
 
 class ProductSerializer(DCIModelSerializer):
@@ -278,10 +274,7 @@ class TeamProductViewSet(ProductViewSet):
     """``GET /teams/<id>/products`` (jobs.urls): the products linked to a team, as its caller reads them."""
 
     def list(self, request, *args, **kwargs):
-        team = Team.objects.get_for_user(request.user, _uuid_or_404(self.kwargs["pk"]))
-        if team is None:
-            raise NotFound()
-        return self.list_response(self.get_queryset().filter(teams=team))
+        return self.list_response(self.get_queryset().filter(teams=self.visible(Team, self.kwargs["pk"])))
 
 
 class TopicViewSet(SuperAdminWrites, DCIViewSet):
