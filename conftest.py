@@ -263,7 +263,15 @@ def feeder(team):
 
 
 @pytest.fixture
-def world(team, other_team, topic, component, jobdefinition, remoteci, job, product, feeder):
+def pipeline(team):
+    """The lab's pipeline (SPEC §12)."""
+    from jobs.models import Pipeline
+
+    return Pipeline.objects.create(name="nightly", team=team)
+
+
+@pytest.fixture
+def world(team, other_team, topic, component, jobdefinition, remoteci, job, product, feeder, pipeline):
     """The lab team's things, for factories that need a parent row."""
     return SimpleNamespace(
         team=team,
@@ -275,6 +283,7 @@ def world(team, other_team, topic, component, jobdefinition, remoteci, job, prod
         jobdefinition=jobdefinition,
         remoteci=remoteci,
         job=job,
+        pipeline=pipeline,
     )
 
 

@@ -47,7 +47,7 @@ DATABASE = "dciserver_bench"
 PASSWORD = "bench-password"
 SUPER_ADMIN = "bench-admin"
 TEAM_USER = "bench-user-{:02d}"
-MARKER_VERSION = 3
+MARKER_VERSION = 4
 # Jobs generated (with all their children) per COPY batch and transaction.
 BATCH_JOBS = 10_000
 # JUnit reports of the team user's newest jobs that get real bytes in storage.
@@ -55,6 +55,14 @@ RESULTS_JOBS = 200
 HISTORY_DAYS = 730
 FINAL = ("success",) * 14 + ("failure",) * 4 + ("error", "killed")
 JOB_USER_AGENTS = ("python-dciclient_0.1a10", "python-dciclient_4.0.1", "dci-ansible-agent")
+JOB_NAMES = ("openshift-vanilla", "openshift-upgrade", "rhel-install", "workload-cnf")
+# The remoteci the signed schedule scenarios ask for, one with history (every HISTORY_EVERY-th job
+# of the history, 10,000 at 200,000 jobs) and one with none (``FRESH_REMOTECI``, of team 0 too).
+HISTORY_REMOTECI = "remoteci-0000"
+HISTORY_EVERY = 20
+FRESH_REMOTECI = "remoteci-fresh"
+# Key/values: one job in KV_EVERY records them.
+KV_EVERY = 4
 
 
 def database_url(base_url, name):
@@ -320,7 +328,19 @@ def _load(conn, counts, seed):
     )
     remotecis = Table(
         "teams_remoteci",
-        ["id", "created_at", "state", "archived_at", "updated_at", "etag", "name", "team_id", "data", "api_secret"],
+        [
+            "id",
+            "created_at",
+            "state",
+            "archived_at",
+            "updated_at",
+            "etag",
+            "name",
+            "team_id",
+            "data",
+            "public",
+            "api_secret",
+        ],
     )
     topics = Table(
         "jobs_topic",
@@ -403,8 +423,20 @@ def _load(conn, counts, seed):
             "recheck_pending",
             "user_agent",
             "client_version",
+            "name",
+            "status_reason",
+            "configuration",
+            "url",
+            "tags",
+            "data",
+            "duration",
+            "product_id",
+            "pipeline_id",
+            "previous_job_id",
+            "update_previous_job_id",
         ],
     )
+    keys_values = Table("jobs_jobkeyvalue", ["id", "created_at", "job_id", "team_id", "key", "value"])
     jobcomponents = Table("jobs_jobcomponent", ["job_id", "component_id"])
     jobstates = Table(
         "jobs_jobstate", ["id", "created_at", "state", "archived_at", "status", "comment", "job_id", "team_id"]
@@ -442,7 +474,7 @@ def _load(conn, counts, seed):
         ],
     )
     catalogue = [teams, users, remotecis, topics, subscriptions, components, jobdefinitions]
-    history = [jobs, jobcomponents, jobstates, files, junit]
+    history = [jobs, jobcomponents, jobstates, files, junit, keys_values]
     check_columns(catalogue + history)
 
     origin = ts(gen.start)
@@ -513,6 +545,8 @@ def _load(conn, counts, seed):
     for j in range(n_jobs):
         team_id = team_ids[rng.randrange(len(team_ids))]
         remoteci_id = rng.choice(team_remotecis[team_id])
+        if j % HISTORY_EVERY == 0:
+            team_id, remoteci_id = team_ids[0], team_remotecis[team_ids[0]][0]  # HISTORY_REMOTECI
         topic_id = topic_ids[rng.randrange(len(topic_ids))]
         jd_id, types = rng.choice(topic_jobdefinitions[topic_id])
         # History ran on older components: the newest set stays free for the schedule scenario.
@@ -524,7 +558,11 @@ def _load(conn, counts, seed):
         states = n_states // n_jobs + (1 if j < n_states % n_jobs else 0)
         jobs.add((job_id, ts(created), "active", archived, ts(created + minute * (states + 1)), gen.etag(), status,
                   "", "f", remoteci_id, jd_id, topic_id, team_id, components_key(chosen), "f",
-                  JOB_USER_AGENTS[j % 3], "0.1"))  # fmt: skip
+                  JOB_USER_AGENTS[j % 3], "0.1", JOB_NAMES[j % len(JOB_NAMES)], "", "sno" if j % 2 else "", "",
+                  "{agent:openshift,nightly}" if j % 3 else "{}", "{}", 60 * (states + 1), NULL, NULL, NULL,
+                  NULL))  # fmt: skip
+        if j % KV_EVERY == 0:
+            keys_values.add((gen.uuid(), ts(created), job_id, team_id, "install_seconds", f"{rng.random() * 3600:.1f}"))
         for component_id in chosen:
             jobcomponents.add((job_id, component_id))
         flow = ("new", "pre-run", "running", "post-run")

@@ -152,6 +152,15 @@ class ListAdmin(BenchUser):
         self.client.get(LIST_URL, headers=self.headers, name="list-admin")
 
 
+class ListModernWire(BenchUser):
+    """The page dciclient 4.x reads with a login: on the modern wire, every relation inline (SPEC §9)."""
+
+    @task
+    def jobs_list(self):
+        headers = {**self.headers, "Client-Version": "python-dciclient_4.2.0"}
+        self.client.get("/api/v1/jobs?limit=50&where=state:active", headers=headers, name="list-modern-wire")
+
+
 class JobGet(BenchUser):
     @task
     def job_get(self):
@@ -170,6 +179,16 @@ class JobGetModern(BenchUser):
         self.client.get(f"/api/v1/jobs/{job_id}", headers=headers, name="job-get-modern")
 
 
+def signed(agent, host, method, path, body=b""):
+    """The headers dciclient 4.x sends for a request signed as ``agent`` (dciauth, every request)."""
+    from dciauth.v2.headers import generate_headers
+
+    return generate_headers(
+        {"method": method, "endpoint": path, "params": {}, "data": body, "host": host},
+        {"access_key": agent["name"], "secret_key": agent["secret"]},
+    )
+
+
 class JobGetSigned(BenchUser):
     """``job-get`` as an agent sends it: signed by dciauth for every request, as dciclient 4.x does."""
 
@@ -179,15 +198,9 @@ class JobGetSigned(BenchUser):
 
     @task
     def job_get(self):
-        from dciauth.v2.headers import generate_headers
-
         path = f"/api/v1/jobs/{random.choice(PLAN['job_ids'])}"
-        agent = PLAN["agent"]
-        signed = generate_headers(
-            {"method": "GET", "endpoint": path, "params": {}, "data": b"", "host": self.host_header},
-            {"access_key": agent["name"], "secret_key": agent["secret"]},
-        )
-        self.client.get(path, headers={"Accept": "application/json", **signed}, name="job-get-signed")
+        headers = {"Accept": "application/json", **signed(PLAN["agent"], self.host_header, "GET", path)}
+        self.client.get(path, headers=headers, name="job-get-signed")
 
 
 class JobResults(BenchUser):
@@ -266,6 +279,63 @@ class SchedulePaced(Schedule):
         return max(0.0, self.next_at - now)
 
 
+_SIGNED_RUNS = itertools.count()
+
+
+class ScheduleSigned(BenchUser):
+    """The modern schedule as ``dci_job`` sends it: signed by one remoteci, a new job every time."""
+
+    which = "fresh"
+    label = "schedule-signed"
+
+    def on_start(self):
+        super().on_start()
+        self.host_header = self.host.split("://", 1)[1]
+        self.agent = self.pick_agent()
+        self.topics = itertools.cycle(PLAN["signed_schedule"]["topic_ids"])
+
+    def pick_agent(self):
+        return PLAN["signed_schedule"][self.which]
+
+    @task
+    def schedule(self):
+        # A name of its own: the same signed body twice within a second would be refused as a replay.
+        body = json.dumps(
+            {"topic_id": next(self.topics), "name": f"bench-{next(_SIGNED_RUNS)}", "tags": ["bench"]}
+        ).encode()
+        path = "/api/v1/jobs/schedule"
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": "bench-agent",
+            **signed(self.agent, self.host_header, "POST", path, body),
+        }
+        self.client.post(path, data=body, headers=headers, name=self.label)
+
+
+class ScheduleSignedHistory(ScheduleSigned):
+    which = "history"
+    label = "schedule-signed-history"
+
+
+class ScheduleSignedPaced(ScheduleSigned):
+    """100 remotecis of the fleet, each signing its own schedule once a second on its own phase
+    (``SchedulePaced``'s clock)."""
+
+    label = "schedule-signed-paced"
+    period = SchedulePaced.period
+    wait_time = SchedulePaced.wait_time
+
+    def pick_agent(self):
+        fleet = PLAN["signed_schedule"]["fleet"]
+        return fleet[next(_AGENTS) % len(fleet)]
+
+    def on_start(self):
+        super().on_start()
+        self.next_at = time.monotonic() + random.random() * self.period
+        gevent.sleep(self.next_at - time.monotonic())
+
+
 # A scenario alternating with the ceiling ------------------------------------------------------
 
 
@@ -341,6 +411,9 @@ def _with_ceiling(scenario):
 ListTeamWithCeiling = _with_ceiling(ListTeam)
 ListAdminWithCeiling = _with_ceiling(ListAdmin)
 ListModernWithCeiling = _with_ceiling(ListModern)
+ListModernWireWithCeiling = _with_ceiling(ListModernWire)
+ScheduleSignedWithCeiling = _with_ceiling(ScheduleSigned)
+ScheduleSignedHistoryWithCeiling = _with_ceiling(ScheduleSignedHistory)
 JobGetWithCeiling = _with_ceiling(JobGet)
 JobGetModernWithCeiling = _with_ceiling(JobGetModern)
 JobGetSignedWithCeiling = _with_ceiling(JobGetSigned)

@@ -53,7 +53,11 @@ TARGETS = {
     "list-team": 0.35,
     "list-admin": 0.35,
     "list-modern": 0.15,
+    "list-modern-wire": 0.15,
     "job-get": 0.60,
+    "job-get-modern": 0.40,
+    "schedule-signed": 0.15,
+    "schedule-signed-history": 0.15,
     "jobstate-create": 0.50,
     "schedule": 0.25,
 }
@@ -83,6 +87,13 @@ def scenarios(args):
         Scenario("list-team", "ListTeam", f"GET {LIST} (team user)", users=u, paired=True),
         Scenario("list-admin", "ListAdmin", f"GET {LIST} (super admin)", users=u, paired=True),
         Scenario("list-modern", "ListModern", f"GET {LIST_MODERN} (team user)", users=u, paired=True),
+        Scenario(
+            "list-modern-wire",
+            "ListModernWire",
+            "GET /jobs?limit=50, modern wire (every inline relation; team user)",
+            users=u,
+            paired=True,
+        ),  # fmt: skip
         Scenario("job-get", "JobGet", "GET /jobs/<id>", users=u, paired=True),
         Scenario(
             "job-get-modern",
@@ -99,6 +110,26 @@ def scenarios(args):
             "schedule-paced",
             "SchedulePaced",
             f"{SCHEDULE}, 1/s each (own phase)",
+            users=100,
+        ),  # fmt: skip
+        Scenario(
+            "schedule-signed",
+            "ScheduleSigned",
+            "POST /jobs/schedule, signed by one remoteci without history (modern: a new job each time)",
+            users=u,
+            paired=True,
+        ),  # fmt: skip
+        Scenario(
+            "schedule-signed-history",
+            "ScheduleSignedHistory",
+            "POST /jobs/schedule, signed by one remoteci with 10,000 earlier jobs",
+            users=u,
+            paired=True,
+        ),  # fmt: skip
+        Scenario(
+            "schedule-signed-paced",
+            "ScheduleSignedPaced",
+            "POST /jobs/schedule, 100 signing remotecis at once, 1/s each (own phase)",
             users=100,
         ),  # fmt: skip
         Scenario("upload-1m", "UploadLog1M", "POST /files, 1 MiB log (raw body)", users=1, iterations=100),
@@ -210,6 +241,23 @@ def plan(url, uploads):
                 [team_id],
             )
             agent_id, agent_secret = cursor.fetchone()
+
+            def signing(name):
+                cursor.execute("SELECT id, api_secret FROM teams_remoteci WHERE name = %s", [name])
+                remoteci_id, secret = cursor.fetchone()
+                return {"name": f"remoteci/{remoteci_id}", "secret": secret}
+
+            # The modern schedule's remotecis: one with history, one without, and 100 of the fleet.
+            cursor.execute(
+                "SELECT id, api_secret FROM teams_remoteci WHERE name LIKE 'remoteci-0%%' ORDER BY name LIMIT 100"
+            )
+            fleet = [{"name": f"remoteci/{r}", "secret": secret} for r, secret in cursor.fetchall()]
+            signed_schedule = {
+                "history": signing(bench_load.HISTORY_REMOTECI),
+                "fresh": signing(bench_load.FRESH_REMOTECI),
+                "fleet": fleet,
+                "topic_ids": topic_ids,
+            }
     finally:
         conn.close()
     return {
@@ -224,6 +272,7 @@ def plan(url, uploads):
         "schedule": schedule,
         "upload_files": uploads,
         "agent": {"name": f"remoteci/{agent_id}", "secret": agent_secret},
+        "signed_schedule": signed_schedule,
     }
 
 
@@ -748,6 +797,13 @@ def evaluate(report):
         p99 = scenarios.get(name, {}).get("p99_ms")
         if p99 is not None:
             checks.append((f"schedule p99 < 100 ms, 100 remotecis at once ({how})", f"{p99} ms", p99 < 100))
+    p99 = scenarios.get("schedule-signed-paced", {}).get("p99_ms")
+    if p99 is not None:
+        checks.append(("signed schedule p99 < 100 ms, 100 remotecis at once (1/s each)", f"{p99} ms", p99 < 100))
+    fresh, history = (scenarios.get(name, {}).get("p50_ms") for name in ("schedule-signed", "schedule-signed-history"))
+    if fresh and history:
+        ratio = history / fresh
+        checks.append(("signed schedule p50, 10,000 earlier jobs vs none ≤ 1.2×", f"{ratio:.2f}×", ratio <= 1.2))
     if "schedule_duplicates" in report:
         dup = report["schedule_duplicates"]["duplicate_jobs"]
         checks.append(("zero duplicate schedule assignments", str(dup), dup == 0))

@@ -48,7 +48,9 @@ def _select_statement(model, related=None):
     return f'SELECT {", ".join(columns)} FROM "{table}"{join} WHERE {where}', fields, related_fields
 
 
-def _from_db(model, fields, row, connection, using):
+def from_db_row(model, fields, row, connection, using):
+    """The instance of ``model`` whose ``fields`` a statement read as ``row``, each value converted as a
+    queryset converts it (JSON parsed...)."""
     values = [
         value if value is None or convert is None else convert(value, None, connection)
         for value, convert in zip(row, (getattr(f, "from_db_value", None) for f in fields), strict=True)
@@ -190,6 +192,13 @@ def _condition_sql(model, readable, scope, alias, using):
     return compiled
 
 
+def condition_sql(model, condition, alias=None):
+    """``condition`` (a ``Q`` on ``model``) as SQL on the table aliased ``alias``: ``(sql, params)``,
+    compiled once (``""`` where every row meets it)."""
+    sql, params, _ = _condition_sql(model, condition, Q(), alias, model._default_manager.db)
+    return sql, list(params)
+
+
 def _compile(model, condition, alias, using):
     """``_condition_sql``'s answer, compiled by the ORM."""
     table = model._meta.db_table
@@ -279,13 +288,13 @@ class DCIQuerySet(ScopedQuerySet):
             row = cursor.fetchone()
         if row is None:
             return None
-        instance = _from_db(self.model, fields, row[: len(fields)], connection, self.db)
+        instance = from_db_row(self.model, fields, row[: len(fields)], connection, self.db)
         if related is not None:
             foreign_key = self.model._meta.get_field(related)
             rest = row[len(fields) :]
             other = None
             if rest[[f.attname for f in related_fields].index(foreign_key.target_field.attname)] is not None:
-                other = _from_db(foreign_key.related_model, related_fields, rest, connection, self.db)
+                other = from_db_row(foreign_key.related_model, related_fields, rest, connection, self.db)
             foreign_key.set_cached_value(instance, other)
         return instance
 

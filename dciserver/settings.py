@@ -190,6 +190,11 @@ SPECTACULAR_SETTINGS = {
         "dciserver.api.schema.unsupported_media_type",
     ],
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Two choice sets named ``status``: a job's and a job event's (the final ones).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.Status",
+        "JobEventStatusEnum": "jobs.models.EVENT_STATUSES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }

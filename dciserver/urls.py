@@ -8,7 +8,7 @@ from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, ProductViewSet, TopicViewSet
-from jobs.api.jobs import JobStateViewSet, JobViewSet
+from jobs.api.jobs import JobStateViewSet, JobViewSet, PipelineViewSet
 from teams.api import FeederViewSet, IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
 
 router = DCIRouter()
@@ -22,6 +22,7 @@ router.register("components", ComponentViewSet, basename="component")
 router.register("jobdefinitions", JobDefinitionViewSet, basename="jobdefinition")
 router.register("jobs", JobViewSet, basename="job")
 router.register("jobstates", JobStateViewSet, basename="jobstate")
+router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("files", FileViewSet, basename="file")
 router.register("audits", AuditLogViewSet, basename="audit")
 

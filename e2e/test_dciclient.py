@@ -12,6 +12,9 @@ DRIVERS = {
     "dciclient-4": ("dciclient-4", "drive_dciclient_4.py"),
     # The agent signing as its remoteci (SPEC §10), with products (SPEC §11) and dcictl.
     "dciclient-4-agent": ("dciclient-4", "drive_dciclient_4_agent.py"),
+    # A whole job of the 2025 model (SPEC §12–§14): schedule, jobstates, JUnit, tags, key/values,
+    # a pipeline, job events, and dcictl's job commands and dci-diff-jobs.
+    "dciclient-4-job": ("dciclient-4", "drive_dciclient_4_job.py"),
 }
 
 

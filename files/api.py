@@ -6,6 +6,7 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from django.db.models import Q
 from django.http import FileResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -414,8 +415,14 @@ class JobFileViewSet(FileViewSet):
         return Response({"_meta": {"count": len(entries)}, "results": entries})
 
 
-# GET /jobs?embed=files,results: declared here, as files depend on jobs.
-JobViewSet.add_embed("files", Embed("files", FileSerializer, many=True), modern_inline_one=True)
+# GET /jobs?embed=files,results: declared here, as files depend on jobs. A job read alone on the
+# modern wire carries its files of no jobstate (those of a jobstate hang from it: reference §5.3).
+JobViewSet.add_embed(
+    "files",
+    Embed("files", FileSerializer, many=True),
+    modern_inline_one=True,
+    modern=Embed("files", FileSerializer, many=True, where=Q(jobstate__isnull=True)),
+)
 JobViewSet.add_embed(
     "results", Embed("junit_results", JUnitResultSerializer, many=True, order_by=("name",)), modern_inline=True
 )

@@ -1,10 +1,12 @@
 """Topics, components, job definitions, jobs and jobstates."""
 
 import hashlib
+import uuid
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections, models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from dciserver import prepared
@@ -235,6 +237,37 @@ def components_key(component_ids):
     return hashlib.sha1(joined.encode()).hexdigest()
 
 
+class Pipeline(MutableModel):
+    """Jobs of a team that run together (an install, then the workloads tested on it), oldest first."""
+
+    name = models.CharField(max_length=255)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="pipelines", db_index=False)
+
+    archived_with = ("team",)
+
+    class Meta:
+        indexes = [
+            # GET /pipelines for a team user, newest first.
+            models.Index(fields=["team", "-created_at"], name="pipeline_team_created"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its team."""
+        return team_members(user, "team")
+
+
+# The statuses a job event is written for (SPEC §13): the 2025 server's final statuses.
+EVENT_STATUSES = (Status.SUCCESS, Status.FAILURE, Status.ERROR)
+
+
+# A job's ``duration`` as of now: seconds since its creation (SQL on its row, in an UPDATE).
+DURATION_SQL = 'floor(extract(epoch FROM clock_timestamp() - "created_at"))::integer'
+
+
 class Job(MutableModel):
     """One run of a set of components on a remoteci."""
 
@@ -255,6 +288,30 @@ class Job(MutableModel):
     recheck_pending = models.BooleanField(default=False, editable=False)
     user_agent = models.CharField(max_length=255, blank=True, default="")
     client_version = models.CharField(max_length=255, blank=True, default="")
+    # The modern DCI's fields (SPEC §12). Database defaults too: ``dci_schedule`` inserts jobs
+    # naming its columns, and the ones it does not name take these.
+    name = models.CharField(max_length=255, blank=True, default="", db_default="")
+    status_reason = models.TextField(blank=True, default="", db_default="")
+    configuration = models.CharField(max_length=255, blank=True, default="", db_default="")
+    url = models.TextField(blank=True, default="", db_default="")
+    tags = ArrayField(models.CharField(max_length=255), blank=True, default=list, db_default=[])
+    data = models.JSONField(blank=True, default=dict, db_default={})
+    # Seconds from its creation to its last jobstate.
+    duration = models.IntegerField(default=0, db_default=0)
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs", db_index=False
+    )
+    # Indexed by job_pipeline_created.
+    pipeline = models.ForeignKey(
+        Pipeline, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs", db_index=False
+    )
+    # The job this one follows (a rerun, an update or an upgrade of it) and the one it updates.
+    previous_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    update_previous_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [
@@ -272,6 +329,10 @@ class Job(MutableModel):
                 fields=["remoteci", "created_at"],
                 condition=Q(status__in=["new", "pre-run", "running", "post-run"], archived_at__isnull=True),
                 name="job_remoteci_unfinished",
+            ),
+            # GET /pipelines/<id>/jobs, oldest first.
+            models.Index(
+                fields=["pipeline", "created_at"], condition=Q(pipeline__isnull=False), name="job_pipeline_created"
             ),
             # expire_jobs: unfinished jobs by heartbeat.
             models.Index(
@@ -387,3 +448,62 @@ class JobState(BaseModel):
     def visible_to(cls, user):
         """The members of its team (its job's)."""
         return team_members(user, "team")
+
+
+class JobKeyValue(models.Model):
+    """A number a job records under a key (a duration, a count), once per key (SPEC §12)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="keys_values", db_index=False)
+    # Its job's team, kept on the row as a jobstate keeps it: the scope is read without a join.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    value = models.FloatField()
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "job key/value"
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="job_key_unique")]
+
+    def __str__(self):
+        return f"{self.key}={self.value}"
+
+    @classmethod
+    def visible_to(cls, user):
+        """The members of its job's team."""
+        return team_members(user, "team")
+
+
+class JobEvent(models.Model):
+    """A job that reached a final status (SPEC §13), for consumers reading them in order.
+
+    Written by the database, by the trigger on the jobs table (migration 0010), in the
+    transaction of the status change: no event for a change rolled back, none lost. Super
+    admins read them (no ``visible_to``: the scope fails closed).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", db_index=False)
+    topic = models.ForeignKey(Topic, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    status = models.CharField(max_length=32, choices=[(s.value, s.label) for s in EVENT_STATUSES])
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "job event"
+
+    def __str__(self):
+        return f"{self.id}: {self.job_id} {self.status}"
+
+
+class Counter(MutableModel):
+    """A named cursor a consumer keeps on the server, with an etag (``jobs_events``' sequence)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    sequence = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name}: {self.sequence}"

@@ -46,13 +46,14 @@ import json
 import uuid
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dciserver import prepared
-from dciserver.api.exceptions import NotFound, PreconditionFailed
-from dciserver.models import AuditLog
-from jobs.models import Job, Topic, components_key
+from dciserver.api.exceptions import BadRequest, NotFound, PreconditionFailed
+from dciserver.models import AuditLog, from_db_row
+from jobs.models import Component, Job, Topic, components_key
+from jobs.services import job_create
 from teams.models import Agent, RemoteCI
 
 # The live topic, its active job definitions in scheduling order, and the newest active
@@ -84,12 +85,11 @@ _CANDIDATE_COLUMNS = """topic.name, topic.component_types::text,
 
 
 # The job comes back as the columns of the model's fields, in their order, so that
-# ``Job.from_db`` builds the instance as a queryset would.
+# ``from_db_row`` builds the instance as a queryset would.
 _FIELDS = Job._meta.concrete_fields
 _SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s) AS s".format(
     columns=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS)
 )
-_ATTNAMES = [field.attname for field in _FIELDS]
 # The same, writing the caller's audit entry for the job it hands out (``object_id``: the job's
 # id) in the same statement: a schedule through the API needs no transaction around it.
 _AUDIT_FIELDS = [field for field in AuditLog._meta.concrete_fields if field.attname != "object_id"]
@@ -239,4 +239,137 @@ def job_schedule(
         # Every candidate is already run on this remoteci.
         already_run = [_skip(jd, name, topic_id, "already run on this component set") for jd, name, _ in candidates]
         raise PreconditionFailed("No jobs available for run.", {"skipped": [*map(dict, skipped), *already_run]})
-    return Job.from_db(connection.alias, _ATTNAMES, values)
+    return from_db_row(Job, _FIELDS, values, connection, connection.alias)
+
+
+# The modern DCI's schedule (SPEC §9, §12): a new job every time, on the newest active global
+# component of each of the topic's types (by creation, as the 2025 server), or on the components
+# the agent pins; nothing is killed and no history is read, so its cost does not grow with the
+# remoteci's past jobs. One statement reads the topic, whether the team reaches it and, for each
+# type in order, its newest component (one index probe per type: component_topic_type_newest).
+_LATEST = """
+SELECT t.id::text, t.name, t.state, t.product_id::text, {reached},
+       (SELECT coalesce(json_agg(json_build_array(ty.type, newest.id) ORDER BY ty.n), '[]')::text
+          FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(t.component_types) = 'array'
+                                              THEN t.component_types ELSE '[]' END) WITH ORDINALITY ty(type, n)
+          LEFT JOIN LATERAL (SELECT c.id FROM jobs_component c
+                              WHERE c.topic_id = t.id AND c.type = ty.type AND c.team_id IS NULL
+                                AND c.state = 'active' AND c.archived_at IS NULL
+                              ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest ON true)
+  FROM jobs_topic t WHERE t.id = %s AND t.archived_at IS NULL
+"""
+
+
+@functools.cache
+def _latest_statement(reach):
+    reached = "EXISTS (SELECT FROM jobs_topic rt WHERE rt.id = t.id" + (f" AND {reach})" if reach else ")")
+    return _LATEST.format(reached=reached)
+
+
+def latest_components(topic_id, member, components_ids=None):
+    """The topic ``topic_id`` (only its id, name and product loaded) and the components a new job
+    of ``member``'s team takes there: the newest of each type, or ``components_ids`` checked.
+
+    Unknown topic: 404; inactive or not reached by the team (SPEC §11): 412; a type without a
+    component, a pinned id that is not an active component of the topic the team may read, or
+    pins that do not give one component per type: 412 (404 for the unknown id), naming it.
+    """
+    reach, reach_params = Topic.objects.readable_sql(member, "rt")
+    with connection.cursor() as cursor:
+        prepared.execute(cursor, _latest_statement(reach), [*reach_params, topic_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"topic {topic_id} not found")
+    pk, name, state, product_id, reachable, newest = row
+    if state != Topic.State.ACTIVE:
+        raise PreconditionFailed(f"Topic {pk}:{name} not active.")
+    if not reachable:
+        raise PreconditionFailed(f"Team has no access to topic {pk}.")
+    topic = Topic.from_db(connection.alias, ["id", "name", "product_id"], [uuid.UUID(pk), name, product_id])
+    newest = json.loads(newest)
+    if components_ids is None:
+        types = [component_type for component_type, _ in newest]
+        duplicated = sorted({t for t in types if types.count(t) > 1})
+        if duplicated:
+            raise PreconditionFailed(f"Component types {types} malformed: type {duplicated[0]} duplicated.")
+        missing = [component_type for component_type, component_id in newest if component_id is None]
+        if missing:
+            raise PreconditionFailed(f'Component of type "{missing[0]}" not found or not exported.')
+        return topic, [Component(id=uuid.UUID(component_id)) for _, component_id in newest]
+    return topic, _pinned(topic, member, components_ids, len(newest))
+
+
+def _pinned(topic, member, components_ids, type_count):
+    components_ids = list(dict.fromkeys(components_ids))
+    if len(components_ids) != type_count:
+        raise PreconditionFailed(
+            f"The number of component ids does not match the number of component types of topic {topic.pk}."
+        )
+    found = {
+        component.pk: component
+        for component in Component.objects.for_user(member).filter(
+            pk__in=components_ids, topic_id=topic.pk, state=Component.State.ACTIVE
+        )
+    }
+    for component_id in components_ids:
+        if component_id not in found:
+            raise NotFound(f"component id {component_id} not found or not exported")
+    types = [found[pk].type for pk in components_ids]
+    duplicated = sorted({t for t in types if types.count(t) > 1})
+    if duplicated:
+        raise PreconditionFailed(f"Components of the same type {duplicated[0]} pinned twice.")
+    return [found[pk] for pk in components_ids]
+
+
+def job_schedule_latest(
+    *, remoteci, topic_id, caller=None, components_ids=None, on_created=None, user_agent="", client_version="", **fields
+):
+    """The modern schedule: a new job of ``remoteci`` on the topic ``topic_id``'s latest components
+    (or ``components_ids``), with the job's other ``fields`` (``name``, ``tags``, ``pipeline``...),
+    written by ``jobs.services.job_create`` as every job is. ``caller``: who asks (the remoteci
+    itself, a member of its team, a super admin; ``None`` for a command). ``on_created(job)`` runs
+    in the job's transaction (the API's audit entry)."""
+    if remoteci.state != RemoteCI.State.ACTIVE:
+        raise PreconditionFailed(f'RemoteCI "{remoteci.pk}" is not active.')
+    member = _member(remoteci, remoteci.pk, caller)
+    topic, components = latest_components(topic_id, member, components_ids)
+    with transaction.atomic():
+        job = job_create(
+            remoteci=remoteci,
+            topic=topic,
+            components=components,
+            user_agent=user_agent,
+            client_version=client_version,
+            **fields,
+        )
+        if on_created is not None:
+            on_created(job)
+    return job
+
+
+def job_follow_up(*, job, caller=None, upgrade=False, user_agent="", client_version=""):
+    """A new job of ``job``'s remoteci on its topic (``POST /jobs/<id>/update``) or on the topic's
+    next topic (``upgrade``: ``POST /jobs/upgrade``), on that topic's latest components, following
+    ``job``. Its name, comment, configuration, url and tags are not carried over (the 2025 server's
+    rule: a follow-up is a new run). The team must still reach the topic."""
+    topic_id = job.topic_id
+    if upgrade:
+        topic_id = Topic.objects.filter(pk=job.topic_id).values_list("next_topic_id", flat=True).first()
+        if topic_id is None:
+            raise BadRequest(
+                f"topic {job.topic_id} does not contain a next topic",
+                {"errors": {"job_id": ["The job's topic has no next_topic_id."]}},
+            )
+    remoteci = RemoteCI.objects.select_by_pk(job.remoteci_id, related="team")
+    if remoteci is None:
+        raise PreconditionFailed(f'RemoteCI "{job.remoteci_id}" is not active.')
+    topic, components = latest_components(topic_id, _member(remoteci, remoteci.pk, caller))
+    return job_create(
+        remoteci=remoteci,
+        topic=topic,
+        components=components,
+        previous_job=job,
+        update_previous_job=None if upgrade else job,
+        user_agent=user_agent,
+        client_version=client_version,
+    )

@@ -12,15 +12,20 @@ import functools
 import uuid
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from dciserver import prepared
 from dciserver.api.exceptions import BadRequest
 from dciserver.models import AuditLog, conflicts_as, new_etag
 from jobs.models import (
+    DURATION_SQL,
     UNFINISHED_STATUSES,
+    Counter,
     Job,
     JobComponent,
+    JobEvent,
+    JobKeyValue,
     JobState,
     ProductTeam,
     Status,
@@ -32,12 +37,12 @@ ATOMIC = transaction.atomic(savepoint=False)
 
 
 def job_heartbeat(*, job_id, status=None):
-    """Refresh a job's ``updated_at`` (its heartbeat) and etag, and set its status if given.
+    """Refresh a job's ``updated_at`` (its heartbeat), ``duration`` and etag, and set its status if given.
 
-    Called whenever a jobstate or a file is added to the job. Returns the new etag.
+    Called whenever a file, a key/value or a component is added to the job. Returns the new etag.
     """
     fresh = new_etag()
-    changes = {"etag": fresh, "updated_at": timezone.now()}
+    changes = {"etag": fresh, "updated_at": timezone.now(), "duration": RawSQL(DURATION_SQL, ())}
     if status is not None:
         changes["status"] = status
     Job.objects.filter(pk=job_id).update(**changes)
@@ -52,18 +57,24 @@ def job_create(
     topic=None,
     components=(),
     team=None,
-    comment="",
-    recheck=False,
-    status=Status.NEW,
+    pipeline=None,
     user_agent="",
     client_version="",
+    **fields,
 ):
     """Create a job of ``remoteci`` for a job definition or a topic alone, with its components.
 
-    The team is the remoteci's; a job definition fixes the topic.
+    The team is the remoteci's, the product its topic's; a job definition fixes the topic.
+    ``fields``: the job's other columns (``comment``, ``status``, ``name``, ``tags``,
+    ``previous_job``...), as ``JobSerializer`` validated them.
     """
     if team is not None and team.id != remoteci.team_id:
         raise BadRequest("team_id must be the remoteci's team", {"errors": {"team_id": ["Not the remoteci's team."]}})
+    if pipeline is not None and pipeline.team_id != remoteci.team_id:
+        raise BadRequest(
+            "pipeline_id must be a pipeline of the remoteci's team",
+            {"errors": {"pipeline_id": ["Not a pipeline of the remoteci's team."]}},
+        )
     if jobdefinition is not None:
         if topic is not None and topic.id != jobdefinition.topic_id:
             raise BadRequest(
@@ -77,17 +88,18 @@ def job_create(
             {"errors": {"jobdefinition_id": ["This field is required (or give topic_id)."]}},
         )
     components = list(components)
+    fields["comment"] = fields.get("comment") or ""
     job = Job.objects.create(
         remoteci=remoteci,
         jobdefinition=jobdefinition,
         topic=topic,
+        product_id=topic.product_id,
         team_id=remoteci.team_id,
-        comment=comment or "",
-        recheck=recheck,
-        status=status,
+        pipeline=pipeline,
         components_key=components_key(c.id for c in components),
         user_agent=(user_agent or "")[:255],
         client_version=(client_version or "")[:255],
+        **fields,
     )
     JobComponent.objects.bulk_create([JobComponent(job=job, component=c) for c in components])
     return job
@@ -168,7 +180,8 @@ def _report_statement(audited, condition="", answer=None):
     names = ", ".join(f'"{field.column}"' for field in [*columns, *from_job])
     returning = ", ".join(f'"{field.column}"' for field in from_job)
     sql = (
-        f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = clock_timestamp() '
+        f'WITH job AS (UPDATE "{Job._meta.db_table}" SET "status" = %s, "etag" = %s, "updated_at" = clock_timestamp(), '
+        f'"duration" = {DURATION_SQL} '
         f'WHERE "id" = %s AND "archived_at" IS NULL{condition} RETURNING "id", "team_id", "updated_at"), '
         f'jobstate AS (INSERT INTO "{JobState._meta.db_table}" '
         f"({names}) "
@@ -179,13 +192,78 @@ def _report_statement(audited, condition="", answer=None):
     return sql, columns, audit_fields
 
 
+def job_kv_create(*, job, key, value):
+    """Record ``value`` under ``key`` on ``job`` (its etag and heartbeat refreshed). A key the job
+    has already: ``Conflict``."""
+    with conflicts_as("kv"), ATOMIC:
+        kv = JobKeyValue.objects.create(job_id=job.pk, team_id=job.team_id, key=key, value=value)
+        job_heartbeat(job_id=job.pk)
+    return kv
+
+
+@ATOMIC
+def job_kv_delete(*, job, key):
+    """Forget ``key`` on ``job``; returns whether it was there."""
+    deleted, _ = JobKeyValue.objects.filter(job_id=job.pk, key=key).delete()
+    if deleted:
+        job_heartbeat(job_id=job.pk)
+    return bool(deleted)
+
+
+@ATOMIC
+def job_component_add(*, job, component):
+    """Attach ``component`` to ``job`` (an agent adds what it built: a kernel, a catalog).
+    Attached already: ``Conflict``."""
+    with conflicts_as("component"):
+        JobComponent.objects.create(job_id=job.pk, component_id=component.pk)
+    _components_changed(job)
+
+
+@ATOMIC
+def job_component_remove(*, job, component_id):
+    """Detach a component from ``job``; returns whether it was attached."""
+    deleted, _ = JobComponent.objects.filter(job_id=job.pk, component_id=component_id).delete()
+    if deleted:
+        _components_changed(job)
+    return bool(deleted)
+
+
+def _components_changed(job):
+    # The key says which component set the job ran: the schedule's memory of it follows.
+    ids = JobComponent.objects.filter(job_id=job.pk).values_list("component_id", flat=True)
+    Job.objects.filter(pk=job.pk).update(components_key=components_key(ids))
+    job_heartbeat(job_id=job.pk)
+
+
+JOBS_EVENTS = "jobs_events"
+
+
+def counter_get(*, name=JOBS_EVENTS):
+    """The consumers' cursor ``name``, made at 0 on first asking."""
+    counter, _ = Counter.objects.get_or_create(name=name)
+    return counter
+
+
+def counter_set(*, counter, sequence, etag):
+    """Move a cursor: the etag check and the write are one step (``update_with_etag``)."""
+    return counter.update_with_etag(etag, {"sequence": sequence})
+
+
+def job_events_delete(*, since):
+    """Delete the job events from id ``since`` on (what ``DELETE /jobs_events/<seq>`` has always
+    meant to the modern DCI). Returns how many."""
+    deleted, _ = JobEvent.objects.filter(id__gte=since).delete()
+    return deleted
+
+
 def job_archive(*, job, etag=None):
     """DELETE a job: the job and the rows archived with it (its jobstates, its files) leave the API together."""
     job.archive(etag=etag)
 
 
 def job_recheck(*, job):
-    """Copy a job to be run again: the copy is handed out by its remoteci's next schedule, once."""
+    """Copy a job to be run again: the copy is handed out by its remoteci's next schedule, once,
+    and follows ``job`` (``previous_job``)."""
     with ATOMIC:
         copy = Job.objects.create(
             remoteci_id=job.remoteci_id,
@@ -197,6 +275,15 @@ def job_recheck(*, job):
             recheck_pending=True,
             status=Status.NEW,
             components_key=job.components_key,
+            # The same run again: what names it and where it belongs, and the job it reruns.
+            name=job.name,
+            configuration=job.configuration,
+            url=job.url,
+            tags=job.tags,
+            data=job.data,
+            product_id=job.product_id,
+            pipeline_id=job.pipeline_id,
+            previous_job_id=job.id,
         )
         component_ids = JobComponent.objects.filter(job=job).values_list("component_id", flat=True)
         JobComponent.objects.bulk_create([JobComponent(job=copy, component_id=pk) for pk in component_ids])

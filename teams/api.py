@@ -75,7 +75,7 @@ class RemoteCISerializer(DCIModelSerializer):
 
     class Meta:
         model = RemoteCI
-        fields = ("id", "name", "team_id", "data", "active", "state", "created_at", "updated_at", "etag")
+        fields = ("id", "name", "team_id", "data", "public", "active", "state", "created_at", "updated_at", "etag")
         read_only_fields = ("updated_at", "etag")
 
 

@@ -157,6 +157,8 @@ class RemoteCI(MutableModel):
     # remoteci_team_created leads with it.
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="remotecis", db_index=False)
     data = models.JSONField(default=dict, blank=True)
+    # The modern DCI's flag of a remoteci whose results other teams may be shown (stored, shown).
+    public = models.BooleanField(default=False)
     # The key of its HMAC signatures (``remoteci/<id>``): shown to its team and super admins only.
     api_secret = models.CharField(max_length=64, default=new_api_secret, editable=False)
 
@@ -239,6 +241,8 @@ class Agent:
     def __init__(self, kind, row):
         self.kind, self.row = kind, row
         self.feeds_catalogue = kind == "feeder"
+        # The remoteci a job created by this caller belongs to (SPEC §10: its own, implied).
+        self.remoteci = row if kind == "remoteci" else None
         self.team_id, self.team = row.team_id, row.team
         self.name = f"{kind}/{row.id}"
         self.api_secret = row.api_secret

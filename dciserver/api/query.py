@@ -1,4 +1,5 @@
-"""The DCI list language: ``limit``, ``offset``, ``sort``, ``where`` and ``embed`` (SPEC §4)."""
+"""The DCI list language: ``limit``, ``offset``, ``sort``, ``where`` and ``embed`` (SPEC §4); ``query``
+is ``dciserver.api.query_language`` (SPEC §14)."""
 
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ class Embed:
     many: bool = False
     # The order of a to-many embed's rows.
     order_by: tuple = ("created_at",)
+    # A to-many embed's rows beside the caller's scope: a ``Q`` on their model, or ``None`` for all.
+    where: object = None
 
 
 def _integer(params, name, default):
@@ -65,7 +68,7 @@ def parse_sort(raw, sort_fields):
     return order_by
 
 
-RESERVED_PARAMS = frozenset({"limit", "offset", "sort", "where", "embed", "format", "keys"})
+RESERVED_PARAMS = frozenset({"limit", "offset", "sort", "where", "query", "embed", "format", "keys"})
 
 
 def where_clauses(params, keys):

@@ -19,6 +19,7 @@ import re
 from functools import partial
 
 import orjson
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import connections, models
 from django.utils.functional import SimpleLazyObject
@@ -27,6 +28,7 @@ from rest_framework import relations, serializers
 from rest_framework.settings import api_settings
 
 from dciserver import prepared
+from dciserver.models import condition_sql
 
 
 def _identity(value):
@@ -64,6 +66,13 @@ def _expression(field, model_field):
     }
     if isinstance(model_field, same_value.get(kind, ())):
         return "{}", _identity
+    if (
+        kind is serializers.ListField.to_representation
+        and isinstance(model_field, ArrayField)
+        and isinstance(model_field.base_field, (models.CharField, models.TextField))
+        and type(field.child).to_representation is serializers.CharField.to_representation
+    ):
+        return "{}", _identity  # text[] is read as a list of str
     if kind is serializers.ChoiceField.to_representation and all(isinstance(v, str) for v in field.choices):
         return "{}", _identity
     if kind is serializers.JSONField.to_representation and not field.binary:
@@ -355,7 +364,7 @@ class Reader:
         sql = f'{head.replace("{count}", "")} WHERE t0."{pk}" = ANY(%s::{self.key_type}[])'
         rows = self._run(sql, [*params, _array(ids)])
         position = {str(pk_value): index for index, pk_value in enumerate(ids)}
-        rows.sort(key=lambda row: position[row[0]])
+        rows.sort(key=lambda row: position[str(row[0])])
         return self._render(rows, user, context)
 
     def one(self, user, context, pk):
@@ -432,6 +441,10 @@ class Reader:
         else:
             link, joined = f'r."{relation.field.column}"', ""
         condition, params = _readable(part.model, user, "r")
+        if part.spec.where is not None:
+            chosen, chosen_params = condition_sql(part.model, part.spec.where, "r")
+            condition = " AND ".join(c for c in (condition, chosen) if c)
+            params = [*params, *chosen_params]
         sql = (
             f"SELECT {', '.join(shape.select('r'))}, {link}{self.key_text} FROM {table} r {joined} "
             f"WHERE {link} = ANY(%s::{self.key_type}[])"

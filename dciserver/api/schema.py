@@ -71,6 +71,15 @@ LIST_PARAMETERS = [
     OpenApiParameter("offset", int, description="Rows to skip."),
     OpenApiParameter("sort", str, description="Comma list of keys, '-' for descending (default -created_at)."),
     OpenApiParameter("where", str, description="Comma list of key:value equalities; value* is a prefix."),
+    OpenApiParameter(
+        "query",
+        str,
+        description=(
+            "The query language on the where keys, ANDed with where: eq, ne, lt, le, gt, ge, like, ilike, "
+            "contains, not_contains (op(key,value)), null(key), and(...), or(...), not(...); a top-level "
+            "comma list is an AND. E.g. and(eq(status,success),or(like(name,rhel%),not(null(comment))))."
+        ),
+    ),
     OpenApiParameter("embed", str, description="Comma list of related objects to nest."),
 ]
 ETAG_HEADERS = [

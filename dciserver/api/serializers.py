@@ -161,6 +161,17 @@ class StringField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class TagsField(serializers.ListField):
+    """A list of tags (``["agent:openshift", "nightly"]``); blank tags are dropped, as the modern
+    server drops them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=StringField(max_length=255, allow_blank=True), **kwargs)
+
+    def to_internal_value(self, data):
+        return [tag for tag in super().to_internal_value(data) if tag.strip()]
+
+
 class DCIModelSerializer(serializers.ModelSerializer):
     """Ids, timestamps and etags are read-only on every resource; names are bounded."""
 

@@ -10,7 +10,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from dciserver import prepared
-from dciserver.api import query
+from dciserver.api import query, query_language
 from dciserver.api.authentication import settle_signed_body
 from dciserver.api.exceptions import DCIError, NotFound, PreconditionFailed, is_replay
 from dciserver.api.reader import Reader
@@ -122,6 +122,8 @@ class DCIViewSet(viewsets.GenericViewSet):
     # Embeds a read on the modern wire carries too (SPEC §9), and those of a single row.
     modern_inline = ()
     modern_inline_one = ()
+    # Embeds read otherwise on the modern wire (a job's ``files``: only those of no jobstate), by name.
+    modern_embeds = {}
     lookup_by_name = False
     # DELETE checks an etag whenever one is sent; where real clients send none (the 2016
     # client deletes topics and components without one), it is not required.
@@ -140,13 +142,16 @@ class DCIViewSet(viewsets.GenericViewSet):
             raise TypeError(f"{cls.__name__} must not override get_queryset(): scoping lives in for_user().")
 
     @classmethod
-    def add_embed(cls, name, embed, modern_inline=False, modern_inline_one=False):
+    def add_embed(cls, name, embed, modern_inline=False, modern_inline_one=False, modern=None):
         """Declare an embed from the app of the related rows, where that app depends on this
-        resource's and not the reverse (``files`` adds a job's ``files``), and whether the modern
-        wire inlines it always (``modern_inline``) or in a single row (``modern_inline_one``)."""
+        resource's and not the reverse (``files`` adds a job's ``files``), whether the modern
+        wire inlines it always (``modern_inline``) or in a single row (``modern_inline_one``), and
+        how the modern wire reads it where that differs (``modern``, an ``Embed``)."""
         if "embeds" not in cls.__dict__:
             cls.embeds = dict(cls.embeds)  # never the parent's dict
         cls.embeds[name] = embed
+        if modern is not None:
+            cls.modern_embeds = {**cls.modern_embeds, name: modern}
         if modern_inline:
             cls.modern_inline = (*cls.modern_inline, name)
         if modern_inline_one:
@@ -211,7 +216,19 @@ class DCIViewSet(viewsets.GenericViewSet):
         """The reader of this resource's representation with ``embeds`` (``dciserver.api.reader``)
         and those it always carries (``inline``)."""
         names = [*self.inline, *(name for name in embeds if name not in self.inline)]
-        return Reader.of(self.serializer_class, self.model, names, self.embeds)
+        return Reader.of(self.serializer_class, self.model, names, self.embed_specs())
+
+    def embed_specs(self):
+        """The embeds as this request's wire reads them (``modern_embeds`` over ``embeds``): one
+        dict per resource and wire, which readers are cached by."""
+        cls = type(self)
+        if not cls.modern_embeds or not wire_of(self.request).inline_relations:
+            return cls.embeds
+        cached = cls.__dict__.get("_modern_specs")
+        if cached is None or cached[0] is not cls.embeds or cached[1] is not cls.modern_embeds:
+            cached = (cls.embeds, cls.modern_embeds, {**cls.embeds, **cls.modern_embeds})
+            cls._modern_specs = cached
+        return cached[2]
 
     def asked_embeds(self, one=False):
         """The embeds a read carries: those ``embed=`` asks for, and on the modern wire the
@@ -241,9 +258,10 @@ class DCIViewSet(viewsets.GenericViewSet):
         order_by = query.parse_sort(params.get("sort") or self.default_sort, self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
         filterset = query.where_filterset(where, self.filterset_class, wire_of(self.request))
+        chosen = query_language.parse_query(params.get("query"), self.filterset_class)
         reader = self.reader(self.asked_embeds())
         user, context = self.request.user, self.get_serializer_context()
-        if queryset is None and filterset is None:
+        if queryset is None and filterset is None and chosen is None:
             # The caller's whole list: the page and its count are one statement.
             count_sql = self.count_sql(where) or reader.count(user)
             data, count = [], None
@@ -253,10 +271,13 @@ class DCIViewSet(viewsets.GenericViewSet):
                 count = _value(self.model, count_sql)
             return Response({self.plural: data, "_meta": {"count": count}})
         # Rows chosen by a queryset: its ids, then the rows.
-        count_sql = self.count_sql(where) if queryset is None else None
+        # A kept count is of the ``where`` clauses alone: a query's rows are counted.
+        count_sql = self.count_sql(where) if queryset is None and chosen is None else None
         queryset = self.get_queryset() if queryset is None else queryset
         if filterset is not None:
             queryset = filterset.filter_queryset(queryset)
+        if chosen is not None:
+            queryset = queryset.filter(chosen)
         count = _value(self.model, count_sql) if count_sql is not None else queryset.count()
         ids = []
         if offset < count:  # past the end there is nothing to read (an offset beyond bigint would not even parse)
@@ -475,8 +496,11 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     # Sub-routes -------------------------------------------------------------
 
-    def sublist(self, viewset_class, **filters):
-        """Serve ``GET /<parent>/<id>/<children>`` with the child resource's list language."""
+    def sublist(self, viewset_class, default_sort=None, **filters):
+        """Serve ``GET /<parent>/<id>/<children>`` with the child resource's list language (and its
+        own order where ``default_sort`` is given)."""
         view = viewset_class(request=self.request, format_kwarg=None, action="list", kwargs={}, args=())
         view.headers = {}
+        if default_sort is not None:
+            view.default_sort = default_sort
         return view.list_response(view.get_queryset().filter(**filters))

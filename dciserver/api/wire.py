@@ -31,6 +31,11 @@ class Wire:
     results_as_list: bool
     # ``where=`` on text: exact with ``*`` a prefix, or case-insensitive with ``*`` a substring.
     where_case_insensitive: bool
+    # ``POST /jobs/schedule``: the seed's algorithm (job definitions, one job per component set,
+    # kills), or the 2025 server's (the latest components, a new job every time).
+    schedules_latest: bool
+    # ``DELETE /jobs/<id>/components/<cid>``: 204, or the 201 the modern modules accept alone.
+    detach_status: int
 
 
 SEED = Wire(
@@ -40,6 +45,8 @@ SEED = Wire(
     inline_relations=False,
     results_as_list=False,
     where_case_insensitive=False,
+    schedules_latest=False,
+    detach_status=204,
 )
 MODERN = Wire(
     "modern",
@@ -48,6 +55,8 @@ MODERN = Wire(
     inline_relations=True,
     results_as_list=True,
     where_case_insensitive=True,
+    schedules_latest=True,
+    detach_status=201,
 )
 
 

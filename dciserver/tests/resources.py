@@ -113,6 +113,12 @@ def _job(world, label):
     )
 
 
+def _pipeline(world, label):
+    from jobs.models import Pipeline
+
+    return Pipeline.objects.create(name=label, team=world.team)
+
+
 def _jobstate(world, label):
     from jobs.models import JobState
 
@@ -232,7 +238,20 @@ RESOURCES = [
             "jobstates",
             "files",
             "results",
+            "pipeline",
+            "keys_values",
         ),
+        by_name=False,
+    ),
+    Resource(
+        "pipelines",
+        "pipeline",
+        "jobs.Pipeline",
+        fixture="pipeline",
+        make=_pipeline,
+        create_body=lambda w: {"name": "created", "team_id": str(w.team.id)},
+        update_body={"name": "renamed"},
+        embeds=("team",),
         by_name=False,
     ),
     Resource(

@@ -34,9 +34,11 @@ def _routes():
 
 
 def _plural_of(model):
+    """The route reading ``model``'s rows directly, or ``None``: rows read through their parent only
+    (a job's key/values)."""
     if model._meta.pk.is_relation:
         model = model._meta.pk.related_model  # a row identified by another (a JUnit result by its file)
-    return next(prefix for prefix, viewset in _routes().items() if viewset.model is model)
+    return next((prefix for prefix, viewset in _routes().items() if viewset.model is model), None)
 
 
 def _embedded_model(model, path):
@@ -141,6 +143,19 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     Component.objects.create(name="rival-build", type="compose", topic=t1, team=other_team)
     TopicSubscription.objects.create(topic=t1, team=other_team)
 
+    # Pipelines (SPEC §12): the lab's, with a job and its key/values; a rival's, which a lab job
+    # names (written behind the API's back: the API refuses it), and a closed team's.
+    from jobs.models import JobKeyValue, Pipeline
+
+    lab_line = Pipeline.objects.create(name="nightly", team=team)
+    rival_line = Pipeline.objects.create(name="rival-nightly", team=other_team)
+    Pipeline.objects.create(name="closed-nightly", team=closed)
+    Job.objects.filter(pk=job_a.pk).update(pipeline=lab_line)
+    crossed, _ = job(stays, t1, jd1, [c1])
+    Job.objects.filter(pk=crossed.pk).update(pipeline=rival_line)
+    for key, value in (("install_seconds", 1830.5), ("nodes", 3)):
+        JobKeyValue.objects.create(job=job_a, team=team, key=key, value=value)
+
     Feeder.objects.create(name="koji", team=team)
     Feeder.objects.create(name="brew", team=other_team)
     Feeder.objects.create(name="closed-feeder", team=closed)
@@ -240,6 +255,12 @@ class Checker:
     def check_many(self, parent_model, parent, leaf, accessor, plural, context):
         owner = parent_model._base_manager.get(pk=parent["id"])
         every = {str(pk) for pk in getattr(owner, accessor).values_list("pk", flat=True)}
+        if plural is None:
+            # Read through the parent alone: all of a readable parent's rows are shown.
+            if len(parent.get(leaf, ())) != len(every):
+                self.violations.append(f"{context}: shows {len(parent.get(leaf, ()))} of {len(every)}")
+            self.shown += len(every)
+            return
         readable = {pk for pk in every if self.can_read(plural, pk)}
         embedded = [item["id"] for item in parent.get(leaf, ())]
         for pk in embedded:

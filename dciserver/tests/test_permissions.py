@@ -107,6 +107,24 @@ MATRIX = [
     ("GET",    "/files/{file}",                          401, 401, 200, 200, 404, 404, 200),
     ("GET",    "/files/{file}/content",                  401, 401, 200, 200, 404, 404, 200),
     ("DELETE", "/files/{file}",                          401, 401, 403, 204, 404, 404, 204),
+    # The 2025 job model (SPEC §12–§13).
+    ("GET",    "/pipelines",                             401, 401, 200, 200, 200, 200, 200),
+    ("POST",   "/pipelines",                             401, 401, 201, 201, 400, 400, 201),
+    ("GET",    "/pipelines/{pipeline}",                  401, 401, 200, 200, 404, 404, 200),
+    ("PUT",    "/pipelines/{pipeline}",                  401, 401, 204, 204, 404, 404, 204),
+    ("DELETE", "/pipelines/{pipeline}",                  401, 401, 204, 204, 404, 404, 204),
+    ("GET",    "/pipelines/{pipeline}/jobs",             401, 401, 200, 200, 404, 404, 200),
+    ("POST",   "/jobs/{job}/kv",                         401, 401, 201, 201, 404, 404, 201),
+    ("DELETE", "/jobs/{job}/kv",                         401, 401, 204, 204, 404, 404, 204),
+    ("POST",   "/jobs/{job}/components",                 401, 401, 201, 201, 404, 404, 201),
+    ("DELETE", "/jobs/{job}/components/{component}",     401, 401, 204, 204, 404, 404, 204),
+    ("POST",   "/jobs/{job}/update",                     401, 401, 201, 201, 404, 404, 201),
+    # The lab's topic has no next topic: its readers learn that (400), others nothing (404).
+    ("POST",   "/jobs/upgrade",                          401, 401, 400, 400, 404, 404, 400),
+    ("GET",    "/jobs_events/0",                         401, 401, 403, 403, 403, 403, 200),
+    ("DELETE", "/jobs_events/0",                         401, 401, 403, 403, 403, 403, 204),
+    ("GET",    "/jobs_events/sequence",                  401, 401, 403, 403, 403, 403, 200),
+    ("PUT",    "/jobs_events/sequence",                  401, 401, 403, 403, 403, 403, 204),
     ("GET",    "/audits",                                401, 401, 403, 200, 403, 200, 200),
     ("GET",    "/audits/{audit}",                        401, 401, 403, 200, 403, 404, 200),
 ]
@@ -139,6 +157,13 @@ BODIES = {
     ("POST", "/jobstates"): {"job_id": "{job}", "status": "running"},
     ("POST", "/jobs/{job}/files"): {"name": "seed.log", "content": "hello", "mime": "text/plain"},
     ("POST", "/files"): {"name": "json.log", "content": "hello", "job_id": "{job}"},
+    ("POST", "/pipelines"): {"name": "weekly", "team_id": "{team}"},
+    ("PUT", "/pipelines/{pipeline}"): {"name": "renamed"},
+    ("POST", "/jobs/{job}/kv"): {"key": "nodes", "value": 3},
+    ("DELETE", "/jobs/{job}/kv"): {"key": "nodes"},
+    ("POST", "/jobs/{job}/components"): {"id": "{kernel}"},
+    ("POST", "/jobs/upgrade"): {"job_id": "{job}"},
+    ("PUT", "/jobs_events/sequence"): {"sequence": 1},
 }
 
 ROWS = [
@@ -168,8 +193,13 @@ def cast(
     job,
     jobstate,
     file,
+    pipeline,
 ):
     from dciserver.models import AuditLog
+    from jobs.models import Component
+
+    # The topic's other type, for a follow-up job on its newest components and to attach.
+    kernel = Component.objects.create(name="kernel-6.1", type="kernel", topic=topic)
 
     audit = AuditLog.objects.create(
         user=user,
@@ -205,6 +235,8 @@ def cast(
             "jobstate": jobstate,
             "file": file,
             "audit": audit,
+            "pipeline": pipeline,
+            "kernel": kernel,
         },
     }
 
@@ -225,6 +257,10 @@ def etag_for(path, role, cast):
     """The current etag of what a PUT or DELETE at ``path`` writes (the caller for ``/users/me``)."""
     if path == "/users/me":
         target = cast["users"].get(role, cast["users"]["user"])
+    elif path == "/jobs_events/sequence":
+        from jobs.services import counter_get
+
+        target = counter_get()
     else:
         names = re.findall(r"{(\w+)}", path)
         target = cast["objects"][names[-1]] if names else None

@@ -172,6 +172,25 @@ RULES = {
     ("file-detail", "GET"): MEMBERS_OF_LAB,
     ("file-detail", "DELETE"): ADMINS_OF_LAB,
     ("file-content", "GET"): MEMBERS_OF_LAB,
+    # The 2025 job model (SPEC §12–§13).
+    ("job-kv", "POST"): MEMBERS_OF_LAB,
+    ("job-kv", "DELETE"): MEMBERS_OF_LAB,
+    ("job-components", "POST"): MEMBERS_OF_LAB,
+    ("job-detach", "DELETE"): MEMBERS_OF_LAB,
+    ("job-follow-up", "POST"): MEMBERS_OF_LAB,
+    # The lab's topic has no next topic: its readers learn that (400), others nothing (404).
+    ("job-upgrade", "POST"): policy(400, 400, 404, 404, 400),
+    ("pipeline-list", "GET"): EVERYONE,
+    ("pipeline-list", "POST"): MEMBERS_CREATE,
+    ("pipeline-detail", "GET"): MEMBERS_OF_LAB,
+    ("pipeline-detail", "PUT"): MEMBERS_OF_LAB,
+    ("pipeline-detail", "PATCH"): MEMBERS_OF_LAB,
+    ("pipeline-detail", "DELETE"): MEMBERS_OF_LAB,
+    ("pipeline-jobs", "GET"): MEMBERS_OF_LAB,
+    ("jobs-events", "GET"): SUPER_ADMINS,
+    ("jobs-events", "DELETE"): SUPER_ADMINS,
+    ("jobs-events-sequence", "GET"): SUPER_ADMINS,
+    ("jobs-events-sequence", "PUT"): SUPER_ADMINS,
     ("audit-list", "GET"): AUDIT_LIST,
     ("audit-detail", "GET"): AUDIT_ENTRY_OF_LAB,
 }
@@ -196,6 +215,10 @@ AGENT_RULES = {
     # An agent is no user: it has no /users/me.
     ("user-me", "GET"): {"agent": 404, "other_agent": 404, "feeder": 404},
     ("user-me", "PUT"): {"agent": 404, "other_agent": 404},
+    # Signed, the modern schedule (SPEC §9): the rival's body names a remoteci it cannot see (400).
+    ("job-schedule", "POST"): {"other_agent": 400},
+    # The modern wire's answer to a detach (what dci_job_component accepts).
+    ("job-detach", "DELETE"): {"agent": 201},
 }
 
 # Views anyone may call, signed in or not (a wrong password is still refused: credentials sent are checked).
@@ -238,6 +261,14 @@ BODIES = {
     ("job-files", "POST"): {"name": "seed.log", "content": "hello", "mime": "text/plain"},
     ("jobstate-list", "POST"): {"job_id": "{job}", "status": "running"},
     ("file-list", "POST"): {"name": "json.log", "content": "hello", "job_id": "{job}"},
+    ("job-kv", "POST"): {"key": "nodes", "value": 3},
+    ("job-kv", "DELETE"): {"key": "nodes"},
+    ("job-components", "POST"): {"id": "{kernel}"},
+    ("job-upgrade", "POST"): {"job_id": "{job}"},
+    ("pipeline-list", "POST"): {"name": "weekly", "team_id": "{team}"},
+    ("pipeline-detail", "PUT"): {"name": "renamed"},
+    ("pipeline-detail", "PATCH"): {"name": "renamed"},
+    ("jobs-events-sequence", "PUT"): {"sequence": 1},
 }
 
 # Which object of the cast each path parameter names, by route.
@@ -254,6 +285,7 @@ PATH_OBJECTS = {
     "jobstate": "jobstate",
     "file": "file",
     "audit": "audit",
+    "pipeline": "pipeline",
 }
 
 
@@ -341,9 +373,13 @@ def cast(
     component_file,
     jobstate,
     file,
+    pipeline,
 ):
     """Every role's user, and the lab's objects the paths and bodies name."""
+    from types import SimpleNamespace
+
     from dciserver.models import AuditLog
+    from jobs.models import Component
 
     job = jobstate.job
     audit = AuditLog.objects.create(
@@ -374,6 +410,11 @@ def cast(
         "jobstate": jobstate,
         "file": file,
         "audit": audit,
+        "pipeline": pipeline,
+        # The topic's other type: a follow-up or a signed schedule finds a component of each.
+        "kernel": Component.objects.create(name="kernel-6.1", type="kernel", topic=job.topic),
+        # The first job event, for /jobs_events/<sequence>.
+        "sequence": SimpleNamespace(pk=0),
     }
     return users, objects
 
@@ -406,6 +447,10 @@ def etag_header(pattern, name, role, users, objects):
     """The current etag of what a write at this route changes (the caller's own row for ``/users/me``)."""
     if name == "user-me":
         target = users.get(role)
+    elif name == "jobs-events-sequence":
+        from jobs.services import counter_get
+
+        target = counter_get()
     else:
         kind = pattern.removeprefix("api/v1/").split("/")[0].removesuffix("s")
         target = objects.get(PATH_OBJECTS.get(kind, "")) if "(?P<pk>" in pattern else None

@@ -18,6 +18,7 @@ from dciserver.api.serializers import (
     ScopedRelatedField,
     StorableJSONField,
     StringField,
+    TagsField,
 )
 from dciserver.api.viewsets import DCIViewSet
 from jobs import services
@@ -93,8 +94,7 @@ class ComponentSerializer(DCIModelSerializer):
     topic_id = ScopedRelatedField(source="topic", queryset=Topic.objects.all())
     team_id = ScopedRelatedField(source="team", queryset=Team.objects.all(), required=False, allow_null=True)
     data = StorableJSONField(required=False)
-    # Blank tags are dropped (the modern server filters them out).
-    tags = serializers.ListField(child=StringField(max_length=255, allow_blank=True), required=False)
+    tags = TagsField(required=False)
 
     class Meta:
         model = Component
@@ -124,9 +124,6 @@ class ComponentSerializer(DCIModelSerializer):
 
     def validate_type(self, value):
         return value.lower()
-
-    def validate_tags(self, value):
-        return [tag for tag in value if tag.strip()]
 
     def validate(self, attrs):
         # One of the names is needed; the model gives the other (Component.save).
