@@ -2,11 +2,13 @@
 
 ``Shape`` derives from a serializer, once, the SQL reading each field and its renderer: a kind whose
 representation PostgreSQL writes itself (a UUID's text, a timestamp in DRF's format) is read as
-that text; any other value is converted as the ORM converts it and rendered by the field's own
-``to_representation`` (skipped where the value is its representation). ``Reader`` reads pages,
-objects and embeds with statements it writes from shapes and the models' metadata, a constant
-number per page: one for the rows with their to-one embeds (LEFT JOINs) and the count, one per
-to-many embed keyed by the page's ids. Every table in them carries its model's ``readable_sql``
+that text (as are JSON and decimals, which their conversion or field reads from text); any other
+value is converted as the ORM converts it and rendered by the field's own ``to_representation``
+(skipped where the value is its representation). ``Reader`` reads pages, objects and embeds with
+one statement it writes from shapes and the models' metadata: the rows with their to-one embeds
+(LEFT JOINs), each to-many embed's rows as a JSON array of their values (one correlated subquery
+per embed, the same SQL per value as a column: a value reads the same either way, which ``Shape``
+checks, ``json_safe``) and the count. Every table in it carries its model's ``readable_sql``
 (the model's one scope declaration): a row, listed or embedded, is one its caller could read
 directly. A page chosen by more than the caller's scope and the sort (``where=``, a sub-route, a
 name) is chosen by its queryset: its ids, then its rows by them. A write answers its row read
@@ -75,8 +77,13 @@ def _expression(field, model_field):
         return "{}", _identity  # text[] is read as a list of str
     if kind is serializers.ChoiceField.to_representation and all(isinstance(v, str) for v in field.choices):
         return "{}", _identity
-    if kind is serializers.JSONField.to_representation and not field.binary:
-        return "{}", _identity
+    if isinstance(model_field, models.DecimalField):
+        # As text, which the field renders as it renders a Decimal, exactly, column or JSON.
+        return "{}::text", field.to_representation
+    if isinstance(model_field, models.JSONField):
+        # As text, parsed by ``_conversion`` (the text psycopg2 gives Django anyway), column or JSON.
+        identity = kind is serializers.JSONField.to_representation and not field.binary
+        return "{}::text", _identity if identity else field.to_representation
     return "{}", field.to_representation
 
 
@@ -121,14 +128,17 @@ class Shape:
         # row's id says whether there is one; ids are keys), then one per field reading a column.
         self.selected = [f'{{alias}}."{pk.column}"{_text(pk)}']
         self.plain, self.rendered, self.computed = [], [], []  # (name, position[, renderer])
+        # Whether every value is read the same inside JSON (a to-many embed's) as a column.
+        self.json_safe = True
         for name, column in columns.items():
             if column is None:
                 self.computed.append(name)
                 continue
             sql, render = _expression(fields[name], column)
             convert = _conversion(column)
-            if convert is not None and not sql.endswith("::text"):  # a UUID read as text stays text
+            if convert is not None and not (sql.endswith("::text") and _text(column)):  # a UUID read as text stays text
                 render = convert if render is _identity else _composed(render, convert)
+            self.json_safe = self.json_safe and _json_safe(sql, column)
             sql = sql.format(f'{{alias}}."{column.column}"')
             if sql in self.selected:
                 position = self.selected.index(sql)  # the id, read once
@@ -142,10 +152,12 @@ class Shape:
         self.names = [name for name, _ in self.plain]
         self.concrete = model._meta.concrete_fields
         self.first_concrete = len(self.selected)
-        self.instance_conversions = [_conversion(field) for field in self.concrete]
+        self.instance_conversions = [_from_text(field) for field in self.concrete]
         if self.computed:
-            # UUIDs as text here too: made into UUIDs only for an object a field reads.
-            self.selected += [f'{{alias}}."{field.column}"{_text(field)}' for field in self.concrete]
+            # Every column as text, converted as its field converts text: the same values whether the
+            # row comes as columns or inside a to-many embed's JSON, and made into Python objects
+            # only for an object a field reads.
+            self.selected += [f'{{alias}}."{field.column}"::text' for field in self.concrete]
 
     @classmethod
     def of(cls, serializer_class, model):
@@ -187,7 +199,7 @@ class Shape:
     def instance(self, values):
         """The model object of a row's columns, as the ORM makes it."""
         converted = [
-            value if value is None or convert is None else convert(value)
+            value if value is None else convert(value)
             for convert, value in zip(self.instance_conversions, values, strict=True)
         ]
         return self.model.from_db(None, [field.attname for field in self.concrete], converted)
@@ -220,6 +232,24 @@ def _conversion(field):
     if hasattr(field, "from_db_value"):
         return partial(field.from_db_value, expression=None, connection=None)
     return field.to_python if _text(field) else None
+
+
+def _from_text(field):
+    """How the text of a value of ``field`` becomes the ORM's Python value."""
+    if isinstance(field, models.JSONField) and field.decoder is None:
+        return json_loads
+    return field.to_python
+
+
+def _json_safe(sql, model_field):
+    """Whether the value ``sql`` reads from ``model_field``'s column is the same Python value inside
+    JSON (a to-many embed's) as read as a column: text, numbers, booleans, lists of text."""
+    if sql.endswith("::text") or sql.startswith("to_char("):
+        return True
+    if isinstance(model_field, ArrayField):
+        return isinstance(model_field.base_field, (models.CharField, models.TextField))
+    plain = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.FloatField)
+    return isinstance(model_field, plain)
 
 
 def _composed(render, convert):
@@ -265,8 +295,14 @@ class _Part:
             raise ImproperlyConfigured(f"Embed {name!r}: no embed hangs from a to-many embed.")
         if self.many and parent is not None:
             raise ImproperlyConfigured(f"Embed {name!r}: a to-many embed hangs from the listed row only.")
+        if self.many and not self.shape.json_safe:
+            raise ImproperlyConfigured(f"Embed {name!r}: a value of its rows would not read the same from JSON.")
+        if self.many and len(self.shape.selected) > _MAX_ARGUMENTS:
+            raise ImproperlyConfigured(f"Embed {name!r}: more values than json_build_array takes.")
 
 
+# What a PostgreSQL function takes at most (FUNC_MAX_ARGS): json_build_array's values of a row.
+_MAX_ARGUMENTS = 100
 _READERS = {}
 
 
@@ -290,13 +326,16 @@ class Reader:
         self.to_one = [part for part in self.parts if not part.many]
         self._heads = {}  # the statement's head by the embeds' scope conditions (``_from``)
         self.to_many = [part for part in self.parts if part.many]
-        # Where each to-one embed's columns start in the page's rows, and how each part renders.
+        # Where each to-one embed's columns start in the page's rows, which column holds each to-many
+        # embed's rows (as JSON), and how each part renders.
         self.render = self.shape.renderer()
         start = len(self.shape.selected)
-        for part in self.parts:
-            part.start = 0 if part.many else start
-            part.render = part.shape.renderer(part.start)
-            start += 0 if part.many else len(part.shape.selected)
+        for part in self.to_one:
+            part.start, part.render = start, part.shape.renderer(start)
+            start += len(part.shape.selected)
+        for part in self.to_many:
+            part.column, part.render = start, part.shape.renderer(0)
+            start += 1
 
     @classmethod
     def of(cls, serializer_class, model, embeds=(), specs=None):
@@ -310,15 +349,17 @@ class Reader:
     # Statements ---------------------------------------------------------------------------
 
     def _from(self, user):
-        """``SELECT <columns> FROM <table> t0 <joins>`` and its parameters: the page's row and its
-        to-one embeds, each joined where the caller may read it. The text depends on the kind of
-        caller only (a team's id is a parameter): built once per kind."""
+        """``SELECT <columns> FROM <table> t0 <joins>``, the parameters of its columns and of its joins:
+        the page's row, its to-one embeds joined and its to-many embeds read by one subquery each
+        (their rows as a JSON array), every one where the caller may read it. The text depends on
+        the kind of caller only (a team's id is a parameter): built once per kind."""
         scopes = [_readable(part.model, user, f"t{index}") for index, part in enumerate(self.to_one, start=1)]
-        conditions = tuple(condition for condition, _ in scopes)
+        many = [self._many_condition(part, user) for part in self.to_many]
+        conditions = (tuple(condition for condition, _ in scopes), tuple(condition for condition, _ in many))
         head = self._heads.get(conditions)
         if head is None:
             select, joins, aliases = self.shape.select("t0"), [], {None: "t0"}
-            for index, (part, condition) in enumerate(zip(self.to_one, conditions, strict=True), start=1):
+            for index, (part, condition) in enumerate(zip(self.to_one, conditions[0], strict=True), start=1):
                 alias = aliases[part] = f"t{index}"
                 relation = part.relation
                 joins.append(
@@ -327,9 +368,38 @@ class Reader:
                     + (f" AND {condition}" if condition else "")
                 )
                 select += part.shape.select(alias)
+            select += [self._many_sql(part, cond) for part, cond in zip(self.to_many, conditions[1], strict=True)]
             table = f'"{self.model._meta.db_table}"'
             head = self._heads[conditions] = f"SELECT {', '.join(select)}{{count}} FROM {table} t0 {' '.join(joins)}"
-        return head, [param for _, params in scopes for param in params]
+        return head, [p for _, params in many for p in params], [p for _, params in scopes for p in params]
+
+    def _many_condition(self, part, user):
+        """Which rows of a to-many embed its caller reads (and the embed chooses): SQL on ``r``."""
+        condition, params = _readable(part.model, user, "r")
+        if part.spec.where is not None:
+            chosen, chosen_params = condition_sql(part.model, part.spec.where, "r")
+            condition = " AND ".join(c for c in (condition, chosen) if c)
+            params = [*params, *chosen_params]
+        return condition, params
+
+    def _many_sql(self, part, condition):
+        """The subquery of a to-many embed's rows of the row ``t0``, in order, as a JSON array of
+        arrays: each its shape's values, read by the same SQL as a column would read them."""
+        model, relation = part.model, part.relation
+        pk = model._meta.pk
+        if relation.many_to_many:
+            through = relation.remote_field.through._meta.db_table
+            link = f'm."{relation.m2m_column_name()}"'
+            joined = f' JOIN "{through}" m ON m."{relation.m2m_reverse_name()}" = r."{pk.column}"'
+        else:
+            link, joined = f'r."{relation.field.column}"', ""
+        where = f'{link} = t0."{self.model._meta.pk.column}"' + (f" AND {condition}" if condition else "")
+        order = _order_sql(model, (*part.spec.order_by, pk.name), "r")
+        values = ", ".join(part.shape.select("r"))
+        return (
+            f"(SELECT coalesce(json_agg(json_build_array({values}){order}), '[]')::text "
+            f'FROM "{model._meta.db_table}" r{joined} WHERE {where})'
+        )
 
     def count(self, user):
         """``(sql, params)`` of how many rows ``user`` may read."""
@@ -340,7 +410,7 @@ class Reader:
     def page(self, user, context, order_by, limit, offset, count):
         """The page of the rows ``user`` may read, sorted by ``order_by``, and ``count`` (``(sql,
         params)`` of one value, read as a last column of the page's rows): ``(rows, count)``."""
-        head, params = self._from(user)
+        head, select_params, join_params = self._from(user)
         condition, condition_params = _readable(self.model, user, "t0")
         sql = (
             head.replace("{count}", f", ({count[0]})")
@@ -350,7 +420,7 @@ class Reader:
             # generic plan, where PostgreSQL replans one with a parameterized LIMIT on every run.
             + f" LIMIT {int(limit)} OFFSET {int(offset)}"
         )
-        rows = self._run(sql, [*count[1], *params, *condition_params])
+        rows = self._run(sql, [*select_params, *count[1], *join_params, *condition_params])
         total = int(rows[0][-1]) if rows else None
         # The count, a last column, is past every part's columns: rendering never reads it.
         return self._render(rows, user, context), total
@@ -359,21 +429,21 @@ class Reader:
         """The rows ``ids`` (chosen by a queryset already scoped to ``user``), in that order."""
         if not ids:
             return []
-        head, params = self._from(user)
+        head, select_params, join_params = self._from(user)
         pk = self.model._meta.pk.column
         sql = f'{head.replace("{count}", "")} WHERE t0."{pk}" = ANY(%s::{self.key_type}[])'
-        rows = self._run(sql, [*params, _array(ids)])
+        rows = self._run(sql, [*select_params, *join_params, _array(ids)])
         position = {str(pk_value): index for index, pk_value in enumerate(ids)}
         rows.sort(key=lambda row: position[str(row[0])])
         return self._render(rows, user, context)
 
     def one(self, user, context, pk):
         """The row ``pk`` if ``user`` may read it, in a list of one, else an empty list."""
-        head, params = self._from(user)
+        head, select_params, join_params = self._from(user)
         condition, condition_params = _readable(self.model, user, "t0")
         sql = f'{head.replace("{count}", "")} WHERE t0."{self.model._meta.pk.column}" = %s'
         sql += f" AND {condition}" if condition else ""
-        return self._render(self._run(sql, [*params, pk, *condition_params]), user, context)
+        return self._render(self._run(sql, [*select_params, *join_params, pk, *condition_params]), user, context)
 
     def returning(self, alias):
         """The values of this resource's representation read from the row aliased ``alias`` (a
@@ -422,39 +492,12 @@ class Reader:
                     rendered = seen[part, related] = part.render(row, serializer_of(part.shape))
                 holder[part.leaf] = objects[part] = rendered
             data.append(item)
-        if self.to_many and data:
-            ids = [row[0] for row in rows]
             for part in self.to_many:
-                children = self._children(part, user, ids, serializer_of(part.shape), seen)
-                for pk, item in zip(ids, data, strict=True):
-                    item[part.leaf] = children.get(pk, [])
+                children = []
+                for child in json_loads(row[part.column]):
+                    rendered = seen.get((part, child[0]))
+                    if rendered is None:
+                        rendered = seen[part, child[0]] = part.render(child, serializer_of(part.shape))
+                    children.append(rendered)
+                item[part.leaf] = children
         return data
-
-    def _children(self, part, user, ids, serializer, seen):
-        """The rows of a to-many embed for the page's ``ids``, rendered and grouped by id."""
-        shape, relation = part.shape, part.relation
-        table = f'"{part.model._meta.db_table}"'
-        if relation.many_to_many:
-            through = relation.remote_field.through._meta.db_table
-            link = f'm."{relation.m2m_column_name()}"'
-            joined = f'JOIN "{through}" m ON m."{relation.m2m_reverse_name()}" = r."{part.model._meta.pk.column}"'
-        else:
-            link, joined = f'r."{relation.field.column}"', ""
-        condition, params = _readable(part.model, user, "r")
-        if part.spec.where is not None:
-            chosen, chosen_params = condition_sql(part.model, part.spec.where, "r")
-            condition = " AND ".join(c for c in (condition, chosen) if c)
-            params = [*params, *chosen_params]
-        sql = (
-            f"SELECT {', '.join(shape.select('r'))}, {link}{self.key_text} FROM {table} r {joined} "
-            f"WHERE {link} = ANY(%s::{self.key_type}[])"
-            + (f" AND {condition}" if condition else "")
-            + _order_sql(part.model, (*part.spec.order_by, part.model._meta.pk.name), "r")
-        )
-        grouped = {}
-        for row in self._run(sql, [_array(ids), *params]):
-            rendered = seen.get((part, row[0]))
-            if rendered is None:
-                rendered = seen[part, row[0]] = part.render(row, serializer)
-            grouped.setdefault(row[-1], []).append(rendered)
-        return grouped
