@@ -499,7 +499,9 @@ def _load(conn, counts, seed):
         remoteci_id = gen.uuid()
         team_remotecis[team_id].append(remoteci_id)
         remotecis.add((remoteci_id, origin, "active", NULL, origin, gen.etag(), f"remoteci-{r:04d}", team_id,
-                       json.dumps({"lab": r % 7}), gen.etag() + gen.etag()))  # fmt: skip
+                       json.dumps({"lab": r % 7}), "f", gen.etag() + gen.etag()))  # fmt: skip
+    remotecis.add((gen.uuid(), origin, "active", NULL, origin, gen.etag(), FRESH_REMOTECI, team_ids[0], "{}", "f",
+                   gen.etag() + gen.etag()))  # fmt: skip
 
     topic_ids = []
     for p in range(counts["topics"]):

@@ -331,6 +331,8 @@ def cleanup(url, since):
                 ("jobs_jobstate", "DELETE FROM jobs_jobstate WHERE created_at >= %(since)s"),
                 ("jobs_jobcomponent", "DELETE FROM jobs_jobcomponent WHERE job_id IN "
                  "(SELECT id FROM jobs_job WHERE created_at >= %(since)s)"),
+                ("jobs_jobkeyvalue", "DELETE FROM jobs_jobkeyvalue WHERE created_at >= %(since)s"),
+                ("jobs_jobevent", "DELETE FROM jobs_jobevent WHERE created_at >= %(since)s"),
                 ("jobs_job", "DELETE FROM jobs_job WHERE created_at >= %(since)s"),
                 ("dciserver_auditlog", "DELETE FROM dciserver_auditlog WHERE created_at >= %(since)s"),
             ]  # fmt: skip
@@ -350,6 +352,8 @@ def cleanup(url, since):
                 [touched],
             )
             removed["jobs_job restored"] = cursor.rowcount
+            # A status restored to a final one wrote a job event (the jobs table's trigger): not the run's.
+            cursor.execute("DELETE FROM jobs_jobevent WHERE created_at >= %s", [since])
         conn.commit()
     finally:
         conn.close()

@@ -298,6 +298,7 @@ class Job(MutableModel):
     data = models.JSONField(blank=True, default=dict, db_default={})
     # Seconds from its creation to its last jobstate.
     duration = models.IntegerField(default=0, db_default=0)
+    # Not indexed: products are deleted by purge alone, rarely enough to pay a scan of the jobs.
     product = models.ForeignKey(
         Product, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs", db_index=False
     )
@@ -329,6 +330,14 @@ class Job(MutableModel):
                 fields=["remoteci", "created_at"],
                 condition=Q(status__in=["new", "pre-run", "running", "post-run"], archived_at__isnull=True),
                 name="job_remoteci_unfinished",
+            ),
+            # Deleting a job (purge) finds the jobs that follow it, for SET NULL and the foreign keys'
+            # checks: without these, a scan of every job per job deleted.
+            models.Index(fields=["previous_job"], condition=Q(previous_job__isnull=False), name="job_previous"),
+            models.Index(
+                fields=["update_previous_job"],
+                condition=Q(update_previous_job__isnull=False),
+                name="job_update_previous",
             ),
             # GET /pipelines/<id>/jobs, oldest first.
             models.Index(
@@ -487,6 +496,7 @@ class JobEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # Not indexed: topics are deleted by purge alone, rarely enough to pay a scan of the events.
     topic = models.ForeignKey(Topic, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     status = models.CharField(max_length=32, choices=[(s.value, s.label) for s in EVENT_STATUSES])
 
@@ -494,6 +504,10 @@ class JobEvent(models.Model):
 
     class Meta:
         verbose_name = "job event"
+        indexes = [
+            # Deleting a job (purge) finds its events (the cascade, the foreign key's check).
+            models.Index(fields=["job"], name="jobevent_job"),
+        ]
 
     def __str__(self):
         return f"{self.id}: {self.job_id} {self.status}"
