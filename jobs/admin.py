@@ -1,7 +1,19 @@
 from django.contrib import admin
 
 from jobs import services
-from jobs.models import Component, Job, JobDefinition, JobState, Product, ProductTeam, Topic, TopicSubscription
+from jobs.models import (
+    Component,
+    Job,
+    JobDefinition,
+    JobEvent,
+    JobKeyValue,
+    JobState,
+    Pipeline,
+    Product,
+    ProductTeam,
+    Topic,
+    TopicSubscription,
+)
 from teams.admin import IMMUTABLE_READ_ONLY, READ_ONLY, ArchiveAdmin
 
 
@@ -62,15 +74,36 @@ class JobStateInline(admin.TabularInline):
     show_change_link = True
 
 
+class KeyValueInline(admin.TabularInline):
+    model = JobKeyValue
+    extra = 0
+    fields = ("key", "value", "created_at")
+    readonly_fields = ("key", "value", "created_at")
+    can_delete = False
+    verbose_name_plural = "key/values"
+
+    def has_add_permission(self, request, obj=None):
+        return False  # recorded by the job's agent (POST /jobs/<id>/kv)
+
+
 @admin.register(Job)
 class JobAdmin(ArchiveAdmin):
-    list_display = ("id", "status", "team", "remoteci", "jobdefinition", "recheck", "created_at", "updated_at")
+    list_display = ("id", "name", "status", "team", "remoteci", "topic", "recheck", "created_at", "updated_at")
     list_filter = ("status", "recheck", "team", "topic")
-    search_fields = ("=id", "=remoteci__id", "remoteci__name", "comment")
-    list_select_related = ("team", "remoteci", "jobdefinition")
-    raw_id_fields = ("remoteci", "jobdefinition", "topic", "team")
-    readonly_fields = (*READ_ONLY, "components_key", "recheck_pending", "user_agent", "client_version")
-    inlines = [JobStateInline]  # and the files (files.admin)
+    search_fields = ("=id", "=remoteci__id", "remoteci__name", "name", "comment")
+    list_select_related = ("team", "remoteci", "topic")
+    raw_id_fields = (
+        "remoteci",
+        "jobdefinition",
+        "topic",
+        "team",
+        "product",
+        "pipeline",
+        "previous_job",
+        "update_previous_job",
+    )
+    readonly_fields = (*READ_ONLY, "components_key", "recheck_pending", "user_agent", "client_version", "duration")
+    inlines = [JobStateInline, KeyValueInline]  # and the files (files.admin)
     ordering = ("-created_at",)
     actions = ["recheck", "kill", "restore", "archive"]
 
@@ -96,3 +129,29 @@ class JobStateAdmin(ArchiveAdmin):
     raw_id_fields = ("job", "team")
     readonly_fields = IMMUTABLE_READ_ONLY
     list_select_related = ("team",)
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(ArchiveAdmin):
+    list_display = ("name", "team", "state", "created_at")
+    list_filter = ("state", "team")
+    search_fields = ("=id", "name")
+    list_select_related = ("team",)
+    raw_id_fields = ("team",)
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):
+    """The job events consumers read (SPEC §13): written by the database, never by hand."""
+
+    list_display = ("id", "status", "job", "topic", "created_at")
+    list_filter = ("status",)
+    search_fields = ("=id", "=job__id", "=status")
+    raw_id_fields = ("job", "topic")
+    ordering = ("-id",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

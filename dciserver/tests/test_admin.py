@@ -52,6 +52,20 @@ def _product(cast):
     return product
 
 
+def _pipeline(cast):
+    from jobs.models import Pipeline
+
+    return Pipeline.objects.create(name="nightly-ocp", team=cast["team"])
+
+
+def _job_event(cast):
+    from jobs.models import JobEvent
+    from jobs.services import jobstate_create
+
+    jobstate_create(job=cast["job"], status="success")
+    return JobEvent.objects.get(job=cast["job"])
+
+
 # For each registered model: how to get a row, and a text its search finds (besides its id).
 ROWS = {
     "dciserver.AuditLog": (_auditlog, "auditor-trail"),
@@ -65,6 +79,8 @@ ROWS = {
     "jobs.JobDefinition": (lambda c: c["jobdefinition"], "install"),
     "jobs.Job": (lambda c: c["job"], "rack-1"),
     "jobs.JobState": (lambda c: c["jobstate"], "booting"),
+    "jobs.Pipeline": (_pipeline, "nightly-ocp"),
+    "jobs.JobEvent": (_job_event, "success"),
     "files.File": (_file, "console.log"),
     "files.JUnitResult": (_junit, "pytest-suite"),
 }

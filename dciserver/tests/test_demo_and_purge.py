@@ -129,12 +129,12 @@ def age_archives(days):
     """Move every archive ``days`` into the past (as if archived then)."""
     then = timezone.now() - timedelta(days=days)
     from files.models import ComponentFile
-    from jobs.models import Product
+    from jobs.models import Pipeline, Product
     from teams.models import Feeder
 
     for model in (File, JobState, Job, RemoteCI, User, Team, Component, JobDefinition, Topic):
         model.objects.filter(archived_at__isnull=False).update(archived_at=then)
-    for model in (ComponentFile, Product, Feeder):
+    for model in (ComponentFile, Product, Feeder, Pipeline):
         model.objects.filter(archived_at__isnull=False).update(archived_at=then)
 
 
@@ -154,11 +154,12 @@ def test_purge_dry_run_counts_what_the_real_run_removes_for_a_deleted_job(job):
 
 
 def test_purge_dry_run_counts_what_the_real_run_removes_for_a_whole_team_and_topic(
-    job, jobstate, user, super_admin, topic, component, jobdefinition, feeder, component_file, settings
+    job, jobstate, user, super_admin, topic, component, jobdefinition, feeder, component_file, pipeline, settings
 ):
-    from jobs.models import Product
+    from jobs.models import Job, Product
 
     file_create(job=job, jobstate=jobstate, name="junit.xml", stream=io.BytesIO(b"<testsuite/>"))
+    Job.objects.filter(pk=job.pk).update(pipeline=pipeline)  # archived with its team, purged after its jobs
     product = Product.objects.create(name="Retired", label="RETIRED")
     stored = settings.DCI_FILES_ROOT / component_file.storage_name
     assert stored.exists()

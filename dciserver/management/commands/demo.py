@@ -10,7 +10,17 @@ from tqdm import tqdm
 
 from files.services import file_create
 from jobs import services
-from jobs.models import Component, Job, JobDefinition, Product, ProductTeam, Status, Topic, TopicSubscription
+from jobs.models import (
+    Component,
+    Job,
+    JobDefinition,
+    Pipeline,
+    Product,
+    ProductTeam,
+    Status,
+    Topic,
+    TopicSubscription,
+)
 from teams.models import ADMIN_TEAM_NAME, RemoteCI, Team, User
 
 TEAMS = {
@@ -155,13 +165,20 @@ class Command(BaseCommand):
             Component.objects.live().get(topic=topic, name=f"{ctype}-{topic.name.lower()}-1.{version}")
             for ctype in jobdefinition.component_types
         ]
+        # The modern model's fields (SPEC §12): a name, tags, a nightly pipeline of its team, a
+        # key/value; its final jobstate writes its job event.
+        pipeline, _ = Pipeline.objects.live().get_or_create(name=f"nightly-{remoteci.team.name}", team=remoteci.team)
         job = services.job_create(
             remoteci=remoteci,
             jobdefinition=jobdefinition,
             components=components,
             comment=f"demo job #{index}",
+            name=jobdefinition.name,
+            tags=["demo", f"site:{remoteci.team.name}"],
+            pipeline=pipeline,
             user_agent="dciserver-demo",
         )
+        services.job_kv_create(job=job, key="install_seconds", value=float(600 + rnd.randrange(1200)))
         for status in JOB_FLOWS[index % len(JOB_FLOWS)]:
             services.jobstate_create(job=job, status=status, comment=f"{status} on {remoteci.name}")
         job.refresh_from_db()

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from dciserver.durations import parse_duration
 from files.models import ComponentFile, File, StoredBytes
-from jobs.models import Component, Job, JobDefinition, JobState, Product, Topic
+from jobs.models import Component, Job, JobDefinition, JobState, Pipeline, Product, Topic
 from teams.models import Feeder, RemoteCI, Team, User
 
 BATCH_SIZE = 500
@@ -19,6 +19,7 @@ PLAN = [
     ("files", File),
     ("jobstates", JobState),
     ("jobs", Job),
+    ("pipelines", Pipeline),
     ("remotecis", RemoteCI),
     ("feeders", Feeder),
     ("jobdefinitions", JobDefinition),
