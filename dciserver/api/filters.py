@@ -114,7 +114,18 @@ class WhereFilter(Filter):
         """The ``Q`` of ``condition``'s results, ANDed; with ``case_insensitive`` (the modern wire,
         SPEC §9) text compares regardless of case and a ``*`` value is a substring, not a prefix."""
         if case_insensitive and self.model_field.get_internal_type() in TEXT_FIELDS:
-            modern = {"exact": "iexact", "startswith": "icontains"}
+            if self.model_field.choices:
+                # A column of fixed values (``state``, ``status``): the one a value names regardless
+                # of case, compared exactly. UPPER() on the column would hide it from its indexes and
+                # statistics (the planner took ``where=state:active`` for a rare value: 40 ms a page).
+                fixed = {str(value).lower(): value for value, _ in self.model_field.flatchoices}
+                conditions = [
+                    (lookup, fixed.get(operand.lower(), operand) if lookup == "exact" else operand)
+                    for lookup, operand in conditions
+                ]
+                modern = {"startswith": "icontains"}
+            else:
+                modern = {"exact": "iexact", "startswith": "icontains"}
             conditions = [(modern.get(lookup, lookup), operand) for lookup, operand in conditions]
         return Q(*[(f"{self.field_name}__{lookup}", operand) for lookup, operand in conditions])
 

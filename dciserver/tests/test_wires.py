@@ -139,3 +139,21 @@ def test_where_is_exact_on_the_seed_wire_and_case_insensitive_on_the_modern_one(
     assert names(client, "name:LAB") == ["lab"]
     assert names(client, "name:AB*") == ["lab", "rival-lab"]
     assert names(client, "name:VAL*") == ["rival-lab"]
+
+
+def test_a_column_of_fixed_values_is_matched_regardless_of_case_by_its_own_value(user_client, job):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dciserver import prepared
+
+    client = modern(user_client)
+    with CaptureQueriesContext(connection) as queries:
+        listed = client.get(f"{API}/jobs", {"where": "state:ACTIVE,status:New"}).json()["jobs"]
+    run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
+    inactive = client.get(f"{API}/jobs", {"where": "state:Inactive"}).json()["jobs"]
+
+    assert [row["id"] for row in listed] == [str(job.id)] and inactive == []
+    # Compared with the column's own value, which its indexes and statistics serve.
+    chosen = [sql for sql in run if '"jobs_job"."state"' in sql]
+    assert chosen and not any("UPPER(" in sql for sql in chosen), run
