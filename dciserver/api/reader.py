@@ -474,6 +474,7 @@ class Reader:
 
         own = self.shape
         serializer = serializer_of(own)
+        many = [(part, serializer_of(part.shape)) for part in self.to_many]
         # A related row met again (a team's jobs share their team) is rendered once.
         seen = {}
         data = []
@@ -492,12 +493,14 @@ class Reader:
                     rendered = seen[part, related] = part.render(row, serializer_of(part.shape))
                 holder[part.leaf] = objects[part] = rendered
             data.append(item)
-            for part in self.to_many:
+            for part, part_serializer in many:
                 children = []
-                for child in json_loads(row[part.column]):
+                # orjson at once: the array's numbers are the columns' (64 bits at most), its JSON
+                # values text that ``_conversion`` parses.
+                for child in orjson.loads(row[part.column]):
                     rendered = seen.get((part, child[0]))
                     if rendered is None:
-                        rendered = seen[part, child[0]] = part.render(child, serializer_of(part.shape))
+                        rendered = seen[part, child[0]] = part.render(child, part_serializer)
                     children.append(rendered)
                 item[part.leaf] = children
         return data
