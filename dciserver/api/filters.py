@@ -180,11 +180,14 @@ class DCIFilterSet(FilterSet):
     # How text compares: the seed wire's exact values, or the modern wire's (``where_filterset``).
     case_insensitive = False
 
-    def filter_queryset(self, queryset):
-        # One filter() of every key's conditions, as cheap to build as one key's.
+    def condition(self):
+        """Every key's conditions ANDed, as one ``Q`` on the model (what a list's statement reads)."""
         conditions = self.form.cleaned_data.items()
         insensitive = self.case_insensitive
-        return queryset.filter(*[self.filters[name].q(value, insensitive) for name, value in conditions if value])
+        return Q(*[self.filters[name].q(value, insensitive) for name, value in conditions if value])
+
+    def filter_queryset(self, queryset):
+        return queryset.filter(self.condition())
 
     @classmethod
     def get_fields(cls):

@@ -401,17 +401,28 @@ class Reader:
             f'FROM "{model._meta.db_table}" r{joined} WHERE {where})'
         )
 
-    def count(self, user):
-        """``(sql, params)`` of how many rows ``user`` may read."""
-        condition, params = _readable(self.model, user, "c")
+    def count(self, user, chosen=None):
+        """``(sql, params)`` of how many rows ``user`` may read (among those ``chosen``, a ``Q``)."""
+        condition, params = self._where(user, chosen, "c")
         where = f" WHERE {condition}" if condition else ""
         return f'SELECT COUNT(*) FROM "{self.model._meta.db_table}" c{where}', params
 
-    def page(self, user, context, order_by, limit, offset, count):
-        """The page of the rows ``user`` may read, sorted by ``order_by``, and ``count`` (``(sql,
-        params)`` of one value, read as a last column of the page's rows): ``(rows, count)``."""
+    def _where(self, user, chosen, alias):
+        """The rows ``user`` may read and ``chosen`` (a ``Q``: a list's ``where=``, ``query=``) keeps,
+        as SQL on ``alias``."""
+        condition, params = _readable(self.model, user, alias)
+        if chosen:
+            extra, extra_params = condition_sql(self.model, chosen, alias)
+            condition = " AND ".join(c for c in (condition, extra) if c)
+            params = [*params, *extra_params]
+        return condition, params
+
+    def page(self, user, context, order_by, limit, offset, count, chosen=None):
+        """The page of the rows ``user`` may read (among those ``chosen``, a ``Q``), sorted by
+        ``order_by``, and ``count`` (``(sql, params)`` of one value, read as a last column of the
+        page's rows): ``(rows, count)``."""
         head, select_params, join_params = self._from(user)
-        condition, condition_params = _readable(self.model, user, "t0")
+        condition, condition_params = self._where(user, chosen, "t0")
         sql = (
             head.replace("{count}", f", ({count[0]})")
             + (f" WHERE {condition}" if condition else "")

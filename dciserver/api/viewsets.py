@@ -4,6 +4,7 @@ import contextlib
 import uuid
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Q
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException, MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
@@ -261,24 +262,25 @@ class DCIViewSet(viewsets.GenericViewSet):
         chosen = query_language.parse_query(params.get("query"), self.filterset_class)
         reader = self.reader(self.asked_embeds())
         user, context = self.request.user, self.get_serializer_context()
-        if queryset is None and filterset is None and chosen is None:
-            # The caller's whole list: the page and its count are one statement.
-            count_sql = self.count_sql(where) or reader.count(user)
+        if queryset is None:
+            # The caller's list, chosen by its scope and by ``where=`` and ``query=``: the page and its
+            # count are one statement. A kept count is of the ``where`` clauses alone.
+            condition = Q() if filterset is None else filterset.condition()
+            if chosen is not None:
+                condition &= chosen
+            count_sql = (self.count_sql(where) if chosen is None else None) or reader.count(user, condition)
             data, count = [], None
             if offset < MAX_OFFSET:
-                data, count = reader.page(user, context, order_by, limit, offset, count_sql)
+                data, count = reader.page(user, context, order_by, limit, offset, count_sql, condition)
             if count is None:  # a page without rows: the count alone
                 count = _value(self.model, count_sql)
             return Response({self.plural: data, "_meta": {"count": count}})
-        # Rows chosen by a queryset: its ids, then the rows.
-        # A kept count is of the ``where`` clauses alone: a query's rows are counted.
-        count_sql = self.count_sql(where) if queryset is None and chosen is None else None
-        queryset = self.get_queryset() if queryset is None else queryset
+        # A sub-route's rows, chosen by a queryset: its ids, then the rows.
         if filterset is not None:
             queryset = filterset.filter_queryset(queryset)
         if chosen is not None:
             queryset = queryset.filter(chosen)
-        count = _value(self.model, count_sql) if count_sql is not None else queryset.count()
+        count = queryset.count()
         ids = []
         if offset < count:  # past the end there is nothing to read (an offset beyond bigint would not even parse)
             ids = list(queryset.order_by(*order_by).values_list("pk", flat=True)[offset : offset + limit])
