@@ -43,6 +43,11 @@ ISO_MICROSECONDS = "%Y-%m-%dT%H:%M:%S.%f"
 TO_CHAR_ISO = """to_char({} AT TIME ZONE '%s', 'FMYYYY-MM-DD"T"HH24:MI:SS.US')"""
 
 
+def _kind(model_field):
+    """The field whose kind of value ``model_field`` holds (a generated column's output field)."""
+    return model_field.output_field if isinstance(model_field, models.GeneratedField) else model_field
+
+
 def _expression(field, model_field):
     """How a statement reads ``field`` from the column of ``model_field``: ``(SQL, renderer)``, the
     SQL's ``{}`` the column, the renderer what turns the value read into its representation.
@@ -51,6 +56,7 @@ def _expression(field, model_field):
     format) is read as that text: the one way it renders, cheaper than building Python objects
     to format them. Any other field renders its value by its own ``to_representation``, but where
     the value is its representation (text, a boolean, an integer, JSON)."""
+    model_field = _kind(model_field)
     kind = type(field).to_representation
     if _text(model_field) and (
         (isinstance(field, relations.PrimaryKeyRelatedField) and field.pk_field is None)
@@ -236,6 +242,7 @@ def _conversion(field):
 
 def _from_text(field):
     """How the text of a value of ``field`` becomes the ORM's Python value."""
+    field = _kind(field)
     if isinstance(field, models.JSONField) and field.decoder is None:
         return json_loads
     return field.to_python
@@ -244,6 +251,7 @@ def _from_text(field):
 def _json_safe(sql, model_field):
     """Whether the value ``sql`` reads from ``model_field``'s column is the same Python value inside
     JSON (a to-many embed's) as read as a column: text, numbers, booleans, lists of text."""
+    model_field = _kind(model_field)
     if sql.endswith("::text") or sql.startswith("to_char("):
         return True
     if isinstance(model_field, ArrayField):
