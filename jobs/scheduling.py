@@ -73,15 +73,17 @@ WITH topic AS (
                                           THEN s.component_types ELSE '[]' END) AS e(type)
 )
 """
-_CANDIDATE_COLUMNS = """topic.name, topic.component_types::text,
+# The newest active global component of the type ``{type}`` in the topic ``{topic}`` (SQL on the
+# enclosing statement's aliases): what both schedules hand out.
+_NEWEST = """SELECT c.id FROM jobs_component c
+             WHERE c.topic_id = {topic}.id AND c.type = {type}.type AND c.team_id IS NULL
+               AND c.state = 'active' AND c.archived_at IS NULL
+             ORDER BY c.created_at DESC, c.id DESC LIMIT 1"""
+_CANDIDATE_COLUMNS = f"""topic.name, topic.component_types::text,
        (SELECT coalesce(json_agg(json_build_array(d.id, d.name, d.component_types)
                                  ORDER BY d.priority, d.created_at, d.id), '[]')::text FROM definitions d),
-       (SELECT coalesce(json_object_agg(types.type, newest.id), '{}')::text
-          FROM types
-          CROSS JOIN LATERAL (SELECT c.id FROM jobs_component c
-                               WHERE c.topic_id = topic.id AND c.type = types.type AND c.team_id IS NULL
-                                 AND c.state = 'active' AND c.archived_at IS NULL
-                               ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest)"""
+       (SELECT coalesce(json_object_agg(types.type, newest.id), '{{}}')::text
+          FROM types CROSS JOIN LATERAL ({_NEWEST.format(topic="topic", type="types")}) newest)"""
 
 
 # The job comes back as the columns of the model's fields, in their order, so that
@@ -247,15 +249,12 @@ def job_schedule(
 # the agent pins; nothing is killed and no history is read, so its cost does not grow with the
 # remoteci's past jobs. One statement reads the topic, whether the team reaches it and, for each
 # type in order, its newest component (one index probe per type: component_topic_type_newest).
-_LATEST = """
-SELECT t.id::text, t.name, t.state, t.product_id::text, {reached},
+_LATEST = f"""
+SELECT t.id::text, t.name, t.state, t.product_id::text, {{reached}},
        (SELECT coalesce(json_agg(json_build_array(ty.type, newest.id) ORDER BY ty.n), '[]')::text
           FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(t.component_types) = 'array'
                                               THEN t.component_types ELSE '[]' END) WITH ORDINALITY ty(type, n)
-          LEFT JOIN LATERAL (SELECT c.id FROM jobs_component c
-                              WHERE c.topic_id = t.id AND c.type = ty.type AND c.team_id IS NULL
-                                AND c.state = 'active' AND c.archived_at IS NULL
-                              ORDER BY c.created_at DESC, c.id DESC LIMIT 1) newest ON true)
+          LEFT JOIN LATERAL ({_NEWEST.format(topic="t", type="ty")}) newest ON true)
   FROM jobs_topic t WHERE t.id = %s AND t.archived_at IS NULL
 """
 
@@ -289,9 +288,9 @@ def latest_components(topic_id, member, components_ids=None):
     newest = json.loads(newest)
     if components_ids is None:
         types = [component_type for component_type, _ in newest]
-        duplicated = sorted({t for t in types if types.count(t) > 1})
+        duplicated = _duplicated(types)
         if duplicated:
-            raise PreconditionFailed(f"Component types {types} malformed: type {duplicated[0]} duplicated.")
+            raise PreconditionFailed(f"Component types {types} malformed: type {duplicated} duplicated.")
         missing = [component_type for component_type, component_id in newest if component_id is None]
         if missing:
             raise PreconditionFailed(f'Component of type "{missing[0]}" not found or not exported.')
@@ -314,11 +313,15 @@ def _pinned(topic, member, components_ids, type_count):
     for component_id in components_ids:
         if component_id not in found:
             raise NotFound(f"component id {component_id} not found or not exported")
-    types = [found[pk].type for pk in components_ids]
-    duplicated = sorted({t for t in types if types.count(t) > 1})
+    duplicated = _duplicated([found[pk].type for pk in components_ids])
     if duplicated:
-        raise PreconditionFailed(f"Components of the same type {duplicated[0]} pinned twice.")
+        raise PreconditionFailed(f"Components of the same type {duplicated} pinned twice.")
     return [found[pk] for pk in components_ids]
+
+
+def _duplicated(types):
+    """The first of ``types`` (in name order) given more than once, or ``None``."""
+    return min((t for t in set(types) if types.count(t) > 1), default=None)
 
 
 def job_schedule_latest(
@@ -350,8 +353,9 @@ def job_schedule_latest(
 def job_follow_up(*, job, caller=None, upgrade=False, user_agent="", client_version=""):
     """A new job of ``job``'s remoteci on its topic (``POST /jobs/<id>/update``) or on the topic's
     next topic (``upgrade``: ``POST /jobs/upgrade``), on that topic's latest components, following
-    ``job``. Its name, comment, configuration, url and tags are not carried over (the 2025 server's
-    rule: a follow-up is a new run). The team must still reach the topic."""
+    ``job``, as the modern schedule makes it. Its name, comment, configuration, url and tags are not
+    carried over (the 2025 server's rule: a follow-up is a new run). The team must still reach the
+    topic, and the remoteci be active."""
     topic_id = job.topic_id
     if upgrade:
         topic_id = Topic.objects.filter(pk=job.topic_id).values_list("next_topic_id", flat=True).first()
@@ -363,11 +367,10 @@ def job_follow_up(*, job, caller=None, upgrade=False, user_agent="", client_vers
     remoteci = RemoteCI.objects.select_by_pk(job.remoteci_id, related="team")
     if remoteci is None:
         raise PreconditionFailed(f'RemoteCI "{job.remoteci_id}" is not active.')
-    topic, components = latest_components(topic_id, _member(remoteci, remoteci.pk, caller))
-    return job_create(
+    return job_schedule_latest(
         remoteci=remoteci,
-        topic=topic,
-        components=components,
+        topic_id=topic_id,
+        caller=caller,
         previous_job=job,
         update_previous_job=None if upgrade else job,
         user_agent=user_agent,

@@ -13,10 +13,12 @@ key reads and how a wire value becomes a condition on it, for ``where=`` and the
 """
 
 import copy
+import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, Q
+from django.utils import timezone
 from django_filters import Filter, FilterSet
 from django_filters.utils import get_model_field
 
@@ -95,11 +97,15 @@ class WhereFilter(Filter):
             # The wire's booleans are JSON's (``where=recheck:true``); Django reads ``True``/``t``/``1``.
             value = {"true": "1", "false": "0"}.get(value.lower(), value)
         try:
-            return self.model_field.to_python(value)
+            typed = self.model_field.to_python(value)
         except ValidationError as exc:
             raise ValidationError(
                 "%(message)s", code="invalid", params={"message": exc.messages[0], "value": value}
             ) from None
+        if isinstance(typed, datetime.datetime) and timezone.is_naive(typed):
+            # The wire's times carry no zone and are UTC (as the representations show them).
+            typed = typed.replace(tzinfo=datetime.UTC)
+        return typed
 
     def condition(self, value):
         """One wire value → ``(lookup, operand)`` on the column."""

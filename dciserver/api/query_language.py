@@ -15,13 +15,11 @@ The whole input must parse: the 2025 server ignored what followed its first term
 the rest of the top-level list that ``dci-diff-jobs`` sends meaning AND.
 """
 
-import datetime
 import re
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import CharField, Lookup, Q, TextField
-from django.utils import timezone
 
 from dciserver.api.exceptions import BadRequest
 from dciserver.api.filters import TEXT_FIELDS
@@ -196,13 +194,9 @@ class _Parser:
 
     def typed(self, where_filter, field, value):
         try:
-            typed = where_filter.typed(where_filter.column_value(value))
+            return where_filter.typed(where_filter.column_value(value))
         except ValidationError as exc:
             raise _invalid(f"Invalid query value for {field!r}: {value!r}", f"{field}: {exc.messages[0]}") from None
-        if isinstance(typed, datetime.datetime) and timezone.is_naive(typed):
-            # The wire's times carry no zone and are UTC (as the representations show them).
-            typed = typed.replace(tzinfo=datetime.UTC)
-        return typed
 
     def binary(self, operator, field, value):
         where_filter = self.where_filter(field)
