@@ -388,7 +388,7 @@ class JobFileViewSet(FileViewSet):
 
     def list(self, request, *args, **kwargs):
         """``GET /jobs/<id>/files``: the job's files, with the list language of ``/files``."""
-        return self.list_response(self.get_queryset().filter(job=self.job()))
+        return self.list_response(Q(job=self.job()))
 
     @upload_schema()
     def create(self, request, *args, **kwargs):
@@ -473,7 +473,7 @@ class ComponentFileViewSet(DCIViewSet):
 
     def list(self, request, *args, **kwargs):
         """``GET /components/<id>/files``."""
-        return self.list_response(self.get_queryset().filter(component=self.component()))
+        return self.list_response(Q(component=self.component()))
 
     def retrieve(self, request, *args, **kwargs):
         self.get_object()  # of this component

@@ -252,39 +252,32 @@ class DCIViewSet(viewsets.GenericViewSet):
         where the resource counts rows."""
         return None
 
-    def list_response(self, queryset=None):
-        """The list page of the caller's rows, or of ``queryset``'s (a sub-route's rows)."""
+    def list_response(self, chosen=None):
+        """The list page of the caller's rows, or of those ``chosen`` (a ``Q``: a sub-route's rows),
+        narrowed by ``where=`` and ``query=``: the page and its count are one statement, every
+        condition compiled into it as the scope is."""
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort") or self.default_sort, self.get_sort_fields())
         where = query.where_clauses(params, self.filterset_class.base_filters)
         filterset = query.where_filterset(where, self.filterset_class, wire_of(self.request))
-        chosen = query_language.parse_query(params.get("query"), self.filterset_class)
+        asked = query_language.parse_query(params.get("query"), self.filterset_class)
         reader = self.reader(self.asked_embeds())
         user, context = self.request.user, self.get_serializer_context()
-        if queryset is None:
-            # The caller's list, chosen by its scope and by ``where=`` and ``query=``: the page and its
-            # count are one statement. A kept count is of the ``where`` clauses alone.
-            condition = Q() if filterset is None else filterset.condition()
-            if chosen is not None:
-                condition &= chosen
-            count_sql = (self.count_sql(where) if chosen is None else None) or reader.count(user, condition)
-            data, count = [], None
-            if offset < MAX_OFFSET:
-                data, count = reader.page(user, context, order_by, limit, offset, count_sql, condition)
-            if count is None:  # a page without rows: the count alone
-                count = _value(self.model, count_sql)
-            return Response({self.plural: data, "_meta": {"count": count}})
-        # A sub-route's rows, chosen by a queryset: its ids, then the rows.
+        condition = Q() if chosen is None else chosen
         if filterset is not None:
-            queryset = filterset.filter_queryset(queryset)
-        if chosen is not None:
-            queryset = queryset.filter(chosen)
-        count = queryset.count()
-        ids = []
-        if offset < count:  # past the end there is nothing to read (an offset beyond bigint would not even parse)
-            ids = list(queryset.order_by(*order_by).values_list("pk", flat=True)[offset : offset + limit])
-        return Response({self.plural: reader.by_ids(user, context, ids), "_meta": {"count": count}})
+            condition &= filterset.condition()
+        if asked is not None:
+            condition &= asked
+        # A kept count is of the whole list under the ``where`` clauses alone.
+        kept = self.count_sql(where) if chosen is None and asked is None else None
+        count_sql = kept or reader.count(user, condition)
+        data, count = [], None
+        if offset < MAX_OFFSET:
+            data, count = reader.page(user, context, order_by, limit, offset, count_sql, condition)
+        if count is None:  # a page without rows: the count alone
+            count = _value(self.model, count_sql)
+        return Response({self.plural: data, "_meta": {"count": count}})
 
     def retrieve(self, request, *args, **kwargs):
         reader = self.reader(self.asked_embeds(one=True))
@@ -505,4 +498,4 @@ class DCIViewSet(viewsets.GenericViewSet):
         view.headers = {}
         if default_sort is not None:
             view.default_sort = default_sort
-        return view.list_response(view.get_queryset().filter(**filters))
+        return view.list_response(Q(**filters))

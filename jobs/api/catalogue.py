@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -271,7 +272,7 @@ class TeamProductViewSet(ProductViewSet):
     """``GET /teams/<id>/products`` (jobs.urls): the products linked to a team, as its caller reads them."""
 
     def list(self, request, *args, **kwargs):
-        return self.list_response(self.get_queryset().filter(teams=self.visible(Team, self.kwargs["pk"])))
+        return self.list_response(Q(teams=self.visible(Team, self.kwargs["pk"])))
 
 
 class TopicViewSet(SuperAdminWrites, DCIViewSet):

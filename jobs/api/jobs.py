@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -594,7 +595,7 @@ class JobEventViewSet(SuperAdminsOnly, DCIViewSet):
     filterset_class = JobEventFilter
 
     def list(self, request, *args, **kwargs):
-        return self.list_response(self.get_queryset().filter(id__gte=self.sequence()))
+        return self.list_response(Q(id__gte=self.sequence()))
 
     def destroy(self, request, *args, **kwargs):
         services.job_events_delete(since=self.sequence())
