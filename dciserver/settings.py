@@ -194,6 +194,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.Status",
         "JobEventStatusEnum": "jobs.models.EVENT_STATUSES",
+        "StateEnum": "dciserver.models.BaseModel.State",
+        "TestCaseStateEnum": "files.models.TestCase.State",
+        "TestResultEnum": "files.models.TestCase.Result",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -204,6 +207,13 @@ DCI_FILES_ROOT = Path(env_str("DCI_FILES_ROOT", str(BASE_DIR / "var" / "files"))
 DCI_MAX_UPLOAD_SIZE = env_int("DCI_MAX_UPLOAD_SIZE", 1024 * 1024 * 1024)
 DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
 DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
+# Flaky tests (SPEC §15): a test whose outcome changed DCI_FLAKY_FLIPS times in the last
+# DCI_FLAKY_RUNS runs of its line (K and N), or that both passed and failed on one component set
+# within them.
+DCI_FLAKY_FLIPS = env_int("DCI_FLAKY_FLIPS", 3)
+DCI_FLAKY_RUNS = env_int("DCI_FLAKY_RUNS", 20)
+if not (1 <= DCI_FLAKY_FLIPS < DCI_FLAKY_RUNS <= 255):
+    raise ImproperlyConfigured("DCI_FLAKY_FLIPS and DCI_FLAKY_RUNS need 1 <= flips < runs <= 255.")
 
 # Where the bytes of uploaded files go (SPEC §6, docs/files.md): the local filesystem under
 # DCI_FILES_ROOT, or an S3-compatible object store. Credentials come the boto3 way

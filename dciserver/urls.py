@@ -7,6 +7,7 @@ from dciserver.api.routers import DCIRouter
 from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
+from files.results_api import TestViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, ProductViewSet, TopicViewSet
 from jobs.api.jobs import JobStateViewSet, JobViewSet, PipelineViewSet
 from teams.api import FeederViewSet, IdentityView, RemoteCIViewSet, TeamViewSet, UserViewSet
@@ -24,6 +25,7 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("jobstates", JobStateViewSet, basename="jobstate")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("files", FileViewSet, basename="file")
+router.register("tests", TestViewSet, basename="test")
 router.register("audits", AuditLogViewSet, basename="audit")
 
 api_v1 = [

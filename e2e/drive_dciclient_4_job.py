@@ -109,6 +109,12 @@ assert expect(jobs_events.get_sequence(operator), 200)["sequence"]["sequence"] =
 # A second run on the same line (name, remoteci, topic, configuration, url), for dci-diff-jobs.
 older_id = job_id
 second = expect(job.schedule(agent, release["id"], name="openshift-vanilla", configuration="sno"), 201)["job"]
+# Its report, compared at upload with the first run's (SPEC §15): a test that passed there fails here,
+# on the same component set: flaky, not a regression.
+broken = JUNIT.replace(b'time="2"/>', b'time="2"><failure message="2 of 3 nodes ready"/></testcase>')
+expect(dci_file.create(agent, name="install.xml", content=broken, mime="application/junit", job_id=second["id"]), 201)
+again = expect(job.list_results(agent, id=second["id"]), 200)["results"][0]
+assert (again["failures"], again["regressions"], again["flaky_regressions"]) == (1, 0, 1), again
 
 bin_dir = os.path.dirname(sys.executable)
 env = {
@@ -133,6 +139,8 @@ assert older_id in run("dcictl", "--format", "json", "job-list").stdout
 shown = json.loads(run("dcictl", "--format", "json", "job-show", older_id).stdout)
 assert shown["job"]["id"] == older_id and shown["job"]["tags"] == ["agent:openshift", "sno"], shown
 assert junit["id"] in run("dcictl", "--format", "json", "job-results", older_id).stdout
+printed = run("dcictl", "--format", "json", "job-results", second["id"]).stdout
+assert '"flaky_regressions": 1' in printed and '"regressions": 0' in printed, printed
 # The second job's earlier run is found by dci-diff-jobs' query (eq(name,..),eq(remoteci_id,..),
 # eq(topic_id,..),eq(configuration,..),null(url): a comma list, all of it applied), which it names
 # on stderr; the two ran the same component, so no row differs.

@@ -26,7 +26,7 @@ from dciserver.api.schema import ERRORS, ErrorSerializer, MetaSerializer, one_en
 from dciserver.api.serializers import DCIModelSerializer, StringField
 from dciserver.api.viewsets import DCIViewSet
 from dciserver.api.wire import wire_of
-from files import services
+from files import results_api, services
 from files.models import ComponentFile, File, JUnitResult
 from jobs.api.catalogue import component_write_refusal
 from jobs.api.jobs import JobSerializer, JobStateSerializer, JobViewSet
@@ -92,6 +92,7 @@ class JUnitResultSerializer(DCIModelSerializer):
             "errors",
             "regressions",
             "successfixes",
+            "flaky_regressions",
             "time",
             "job_id",
             "file_id",
@@ -324,6 +325,13 @@ class FileViewSet(DCIViewSet):
     def content(self, request, pk=None):
         """``GET /files/<id>/content``: the bytes, streamed, as an attachment under the file's name."""
         return download(self.get_object())
+
+    @results_api.junit_schema
+    @action(detail=True, methods=["get"])
+    def junit(self, request, pk=None):
+        """``GET /files/<id>/junit``: the 2025 server's report of a JUnit file, its cases with their
+        states against the baseline, from the stored cases."""
+        return Response(results_api.junit_report(request.user, self.get_object()))
 
 
 def download(file):

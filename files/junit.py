@@ -36,8 +36,10 @@ class Case:
     classname: str
     name: str
     time: Decimal
+    suite: str = ""
     result: str = "success"
     message: str = ""
+    type: str = ""
 
 
 @dataclass
@@ -79,6 +81,8 @@ class JUnitReport:
         self._ready = []
         self._depth = 0
         self._open_suites = 0
+        # The names of the open test suites, innermost last: a case belongs to the innermost.
+        self._suites = []
         # The top-level suite being read: its own time (None when absent) and its cases' times.
         self._suite_time = None
         self._suite_cases_time = Decimal(0)
@@ -121,12 +125,15 @@ class JUnitReport:
                 self._suite_cases_time = Decimal(0)
                 self.summary.name = self.summary.name or attrib.get("name", "")
             self._open_suites += 1
+            self._suites.append(attrib.get("name", ""))
         elif tag == "testcase" and self._case is None:
-            self._case = Case(attrib.get("classname", ""), attrib.get("name", ""), seconds(attrib.get("time")))
+            suite = self._suites[-1] if self._suites else ""
+            self._case = Case(attrib.get("classname", ""), attrib.get("name", ""), seconds(attrib.get("time")), suite)
             self._case_depth = self._depth
         elif tag in OUTCOMES and self._at_case_child() and self._case.result == "success":
             self._case.result = OUTCOMES[tag]
             self._case.message = attrib.get("message", "")[:MESSAGE_MAX]
+            self._case.type = attrib.get("type", "")[:MESSAGE_MAX]
             if not self._case.message:
                 self._text, self._text_size = [], 0
 
@@ -145,6 +152,7 @@ class JUnitReport:
             self._case, self._case_depth = None, 0
         elif tag == "testsuite":
             self._open_suites -= 1
+            self._suites.pop()
             if self._open_suites == 0:
                 own = self._suite_time
                 self.summary.time += own if own is not None else self._suite_cases_time

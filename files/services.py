@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import connection, transaction
 
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
-from files import junit, streaming
+from files import junit, streaming, testresults
 from files.models import ComponentFile, File, JUnitResult
 from files.storage import files_storage
 from jobs.services import job_heartbeat
@@ -224,30 +224,23 @@ def _delete_quietly(storage, name):
         logger.exception("could not delete the stored bytes %s of a failed upload", name)
 
 
-# Characters that COPY's text format escapes; NUL is dropped (PostgreSQL text cannot hold it).
-_COPY_SPECIAL = re.compile("[\\\\\t\n\r\x00]")
-_COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""}
 COPY_READ_SIZE = 256 * 1024
-TESTCASE_COPY = "COPY files_testcase (result_file_id, classname, name, time, result, message) FROM STDIN"
+TESTCASE_COPY = (
+    "COPY files_testcase (file_id, job_id, team_id, test_id, key, suite, classname, name, time, result, message, "
+    "type, state, previous_result, flaky, failing_since) FROM STDIN"
+)
 
 
-def _copy_text(value):
-    if _COPY_SPECIAL.search(value):
-        return _COPY_SPECIAL.sub(lambda match: _COPY_ESCAPES[match.group()], value)
-    return value
-
-
-class _TestCaseRows:
-    """The test cases of a report as COPY text rows, produced as PostgreSQL reads them.
+class _CopyRows:
+    """Lines of COPY text (``lines``, an iterator of str), read by PostgreSQL as they are made.
 
     A report that breaks midway (``JUnitError`` from the parser) ends the rows where it broke
     and keeps the error for the caller to raise after the COPY: an exception raised inside
     psycopg2's read loop would be reported as a failed COPY, not as the report's error.
     """
 
-    def __init__(self, result_id, testcases):
-        self.prefix = f"{result_id}\t"
-        self.testcases = testcases
+    def __init__(self, lines):
+        self.lines = lines
         self.error = None
         self.pending = b""
 
@@ -265,43 +258,65 @@ class _TestCaseRows:
         return data[:size] if size >= 0 else data
 
     def _rows(self, count):
-        lines = []
         try:
-            for case in islice(self.testcases, count):
-                lines.append(
-                    f"{self.prefix}{_copy_text(case.classname)}\t{_copy_text(case.name)}\t{case.time}\t"
-                    f"{case.result}\t{_copy_text(case.message)}\n"
-                )
+            return "".join(islice(self.lines, count)).encode()
         except junit.JUnitError as exc:
             self.error = exc
-            self.testcases = iter(())
-        return "".join(lines).encode()
+            self.lines = iter(())
+            return b""
+
+
+def _copy(cursor, sql, lines):
+    rows = _CopyRows(lines)
+    cursor.copy_expert(sql, rows, COPY_READ_SIZE)
+    if rows.error is not None:
+        raise rows.error
+
+
+def _case_lines(file, comparison, testcases):
+    """The COPY lines of a report's cases, each compared as it streams past."""
+    copy_text, null = testresults.copy_text, testresults.NULL
+    prefix = f"{file.id}\t{file.job_id}\t{file.team_id}\t"
+    for case in testcases:
+        test_id, key, state, previous, flaky, since = comparison.case(case)
+        yield (
+            f"{prefix}{test_id}\t{key}\t{copy_text(case.suite)}\t{copy_text(case.classname)}\t"
+            f"{copy_text(case.name)}\t{case.time}\t{case.result}\t{copy_text(case.message)}\t"
+            f"{copy_text(case.type)}\t{state}\t{previous}\t{'t' if flaky else 'f'}\t{since or null}\n"
+        )
 
 
 def _junit_store(file, fileobj):
-    """Parse a JUnit report once, at upload, and keep its summary and every test case.
+    """Parse a JUnit report once, at upload, and keep its summary and every test case, compared
+    with the baseline (``files.testresults``).
 
     A ``.xml`` file is a report only if its root is a test suite; otherwise (or when it
     breaks before its root) it is just a file, with no result. A report that does not
-    parse, or is hostile, is still kept; its result carries why. The test cases stream
-    into PostgreSQL with one ``COPY`` as they are parsed (50,000 of them: ~10× faster than
-    ORM inserts).
+    parse, or is hostile, is still kept; its result carries why, and it has no case. An empty
+    ``application/junit`` file is a report of no case. The test cases stream into PostgreSQL
+    with one ``COPY`` as they are parsed (50,000 of them: ~10× faster than ORM inserts).
     """
     report = junit.JUnitReport(fileobj)
+    empty = file.size == 0 and file.mime == JUNIT_MIME
+    job = file.job
     try:
         # A savepoint: a report that breaks midway leaves none of its test cases behind.
         with transaction.atomic():
             result = JUnitResult.objects.create(file=file, job_id=file.job_id)
-            rows = _TestCaseRows(result.pk, report.testcases())
+            comparison = testresults.Comparison(file, job)
+            comparison.lock()
+            comparison.load()
             with connection.cursor() as cursor:
-                cursor.copy_expert(TESTCASE_COPY, rows, COPY_READ_SIZE)
-            if rows.error is not None:
-                raise rows.error
+                cases = iter(()) if empty else report.testcases()
+                _copy(cursor, TESTCASE_COPY, _case_lines(file, comparison, cases))
+                comparison.finish(cursor, lambda sql, lines: _copy(cursor, sql, lines))
             summary = report.summary
             result.name = summary.name[: JUnitResult._meta.get_field("name").max_length]
             result.total, result.failures, result.errors = summary.total, summary.failures, summary.errors
             result.skips, result.time = summary.skips, summary.time
-            result.save(update_fields=["name", "total", "failures", "errors", "skips", "time"])
+            result.regressions, result.successfixes = comparison.regressions, comparison.successfixes
+            result.flaky_regressions, result.baseline_id = comparison.flaky_regressions, comparison.baseline_id
+            result.save()
     except junit.JUnitError as exc:
         if file.mime == JUNIT_MIME or report.is_junit:
             logger.info("JUnit file %s (%s) did not parse: %s", file.id, file.name, exc)

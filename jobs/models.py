@@ -323,6 +323,8 @@ class Job(MutableModel):
             models.Index(fields=["team", "-created_at", "-id"], name="job_team_created"),
             # GET /jobs for a super admin: the newest jobs first.
             models.Index(fields=["-created_at", "-id"], name="job_created"),
+            # A job's baseline (SPEC §15): the newest earlier job of its line.
+            models.Index(fields=["remoteci", "topic", "name", "-created_at"], name="job_line"),
             # Scheduling: has this remoteci run this (jobdefinition, component set)?
             models.Index(fields=["remoteci", "components_key"], name="job_remoteci_components"),
             # Scheduling: the remoteci's unfinished jobs to kill, and pending recheck copies.

@@ -409,11 +409,19 @@ class Reader:
             f'FROM "{model._meta.db_table}" r{joined} WHERE {where})'
         )
 
-    def count(self, user, chosen=None):
-        """``(sql, params)`` of how many rows ``user`` may read (among those ``chosen``, a ``Q``)."""
+    def count(self, user, chosen=None, source=None):
+        """``(sql, params)`` of how many rows ``user`` may read (among those ``chosen``, a ``Q``;
+        of ``source``, see ``page``)."""
         condition, params = self._where(user, chosen, "c")
         where = f" WHERE {condition}" if condition else ""
-        return f'SELECT COUNT(*) FROM "{self.model._meta.db_table}" c{where}', params
+        table, source_params = self._table(source)
+        return f"SELECT COUNT(*) FROM {table} c{where}", [*source_params, *params]
+
+    def _table(self, source):
+        """What the rows are read from: the model's table, or ``source``."""
+        if source is None:
+            return f'"{self.model._meta.db_table}"', []
+        return f"({source[0]})", list(source[1])
 
     def _where(self, user, chosen, alias):
         """The rows ``user`` may read and ``chosen`` (a ``Q``: a list's ``where=``, ``query=``) keeps,
@@ -425,12 +433,16 @@ class Reader:
             params = [*params, *extra_params]
         return condition, params
 
-    def page(self, user, context, order_by, limit, offset, count, chosen=None):
+    def page(self, user, context, order_by, limit, offset, count, chosen=None, source=None):
         """The page of the rows ``user`` may read (among those ``chosen``, a ``Q``), sorted by
         ``order_by``, and ``count`` (``(sql, params)`` of one value, read as a last column of the
-        page's rows): ``(rows, count)``."""
+        page's rows): ``(rows, count)``. ``source``: ``(sql, params)`` of rows with the model's
+        columns, read instead of its table (a comparison computed as it is read), scoped the same."""
         head, select_params, join_params = self._from(user)
         condition, condition_params = self._where(user, chosen, "t0")
+        table, source_params = self._table(source)
+        if source is not None:
+            head = head.replace(f'FROM "{self.model._meta.db_table}" t0 ', f"FROM {table} t0 ", 1)
         sql = (
             head.replace("{count}", f", ({count[0]})")
             + (f" WHERE {condition}" if condition else "")
@@ -439,7 +451,7 @@ class Reader:
             # generic plan, where PostgreSQL replans one with a parameterized LIMIT on every run.
             + f" LIMIT {int(limit)} OFFSET {int(offset)}"
         )
-        rows = self._run(sql, [*select_params, *count[1], *join_params, *condition_params])
+        rows = self._run(sql, [*select_params, *count[1], *source_params, *join_params, *condition_params])
         total = int(rows[0][-1]) if rows else None
         # The count, a last column, is past every part's columns: rendering never reads it.
         return self._render(rows, user, context), total

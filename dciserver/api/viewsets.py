@@ -3,7 +3,7 @@
 import contextlib
 import uuid
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import Q
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException, MethodNotAllowed, PermissionDenied
@@ -27,6 +27,18 @@ def _is_uuid(value):
     except (TypeError, ValueError, AttributeError):
         return False
     return True
+
+
+def _pk(model, value):
+    """``value`` (a URL's) as ``model``'s primary key (a UUID, or a 64-bit integer), or ``None``
+    where it cannot be one."""
+    if isinstance(model._meta.pk, models.UUIDField):
+        return uuid.UUID(value) if _is_uuid(value) else None
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        return None
+    return pk if -(1 << 63) <= pk < 1 << 63 else None
 
 
 def bare_etag(raw):
@@ -181,12 +193,12 @@ class DCIViewSet(viewsets.GenericViewSet):
         if value is None:
             # A route without an id (``/users/me``) asked for its object, as DRF's OPTIONS does.
             raise NotFound()
-        try:
-            return queryset.filter(pk=uuid.UUID(value))
-        except ValueError:
-            if not self.lookup_by_name:
-                raise NotFound() from None
-            return queryset.filter(name=value).order_by("-created_at")
+        pk = _pk(queryset.model, value)
+        if pk is not None:
+            return queryset.filter(pk=pk)
+        if not self.lookup_by_name:
+            raise NotFound()
+        return queryset.filter(name=value).order_by("-created_at")
 
     def get_object(self, queryset=None):
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
@@ -252,10 +264,11 @@ class DCIViewSet(viewsets.GenericViewSet):
         where the resource counts rows."""
         return None
 
-    def list_response(self, chosen=None):
+    def list_response(self, chosen=None, source=None):
         """The list page of the caller's rows, or of those ``chosen`` (a ``Q``: a sub-route's rows),
         narrowed by ``where=`` and ``query=``: the page and its count are one statement, every
-        condition compiled into it as the scope is."""
+        condition compiled into it as the scope is. ``source``: rows computed as they are read
+        (``Reader.page``)."""
         params = self.request.query_params
         limit, offset = query.parse_limit_offset(params)
         order_by = query.parse_sort(params.get("sort") or self.default_sort, self.get_sort_fields())
@@ -270,11 +283,11 @@ class DCIViewSet(viewsets.GenericViewSet):
         if asked is not None:
             condition &= asked
         # A kept count is of the whole list under the ``where`` clauses alone.
-        kept = self.count_sql(where) if chosen is None and asked is None else None
-        count_sql = kept or reader.count(user, condition)
+        kept = self.count_sql(where) if chosen is None and asked is None and source is None else None
+        count_sql = kept or reader.count(user, condition, source)
         data, count = [], None
         if offset < MAX_OFFSET:
-            data, count = reader.page(user, context, order_by, limit, offset, count_sql, condition)
+            data, count = reader.page(user, context, order_by, limit, offset, count_sql, condition, source)
         if count is None:  # a page without rows: the count alone
             count = _value(self.model, count_sql)
         return Response({self.plural: data, "_meta": {"count": count}})
@@ -283,8 +296,9 @@ class DCIViewSet(viewsets.GenericViewSet):
         reader = self.reader(self.asked_embeds(one=True))
         value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
         user, context = request.user, self.get_serializer_context()
-        if _is_uuid(value):
-            found = reader.one(user, context, uuid.UUID(value))
+        pk = _pk(self.model, value)
+        if pk is not None:
+            found = reader.one(user, context, pk)
         else:
             ids = self.lookup(self.get_queryset()).values_list("pk", flat=True)[:1]
             found = reader.by_ids(user, context, list(ids))
@@ -491,11 +505,12 @@ class DCIViewSet(viewsets.GenericViewSet):
 
     # Sub-routes -------------------------------------------------------------
 
-    def sublist(self, viewset_class, default_sort=None, **filters):
+    def sublist(self, viewset_class, default_sort=None, chosen=None, **filters):
         """Serve ``GET /<parent>/<id>/<children>`` with the child resource's list language (and its
-        own order where ``default_sort`` is given)."""
+        own order where ``default_sort`` is given): the children ``filters`` (or ``chosen``, a
+        ``Q``) name."""
         view = viewset_class(request=self.request, format_kwarg=None, action="list", kwargs={}, args=())
         view.headers = {}
         if default_sort is not None:
             view.default_sort = default_sort
-        return view.list_response(Q(**filters))
+        return view.list_response(Q(**filters) if chosen is None else chosen)

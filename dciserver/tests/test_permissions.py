@@ -125,6 +125,15 @@ MATRIX = [
     ("DELETE", "/jobs_events/0",                         401, 401, 403, 403, 403, 403, 204),
     ("GET",    "/jobs_events/sequence",                  401, 401, 403, 403, 403, 403, 200),
     ("PUT",    "/jobs_events/sequence",                  401, 401, 403, 403, 403, 403, 204),
+    # Test results as data (SPEC §15).
+    ("GET",    "/files/{report}/junit",                  401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/jobs/{job}/tests",                      401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/jobs/{job}/tests?baseline={job}",       401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/tests",                                 401, 401, 200, 200, 200, 200, 200),
+    ("GET",    "/tests/{test}",                          401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/tests/{test}/history",                  401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/topics/{topic}/flaky_tests",            401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/remotecis/{remoteci}/flaky_tests",      401, 401, 200, 200, 404, 404, 200),
     ("GET",    "/audits",                                401, 401, 403, 200, 403, 200, 200),
     ("GET",    "/audits/{audit}",                        401, 401, 403, 200, 403, 404, 200),
 ]
@@ -195,11 +204,20 @@ def cast(
     file,
     pipeline,
 ):
+    import io
+
     from dciserver.models import AuditLog
+    from files.models import Test as LineTest
+    from files.models import TestCase as Case
+    from files.services import file_create
     from jobs.models import Component
 
     # The topic's other type, for a follow-up job on its newest components and to attach.
     kernel = Component.objects.create(name="kernel-6.1", type="kernel", topic=topic)
+    # The lab's JUnit report, and its test.
+    junit = b'<testsuite name="s"><testcase classname="c" name="ok"/></testsuite>'
+    report = file_create(job=job, name="tests.xml", mime="application/junit", stream=io.BytesIO(junit))
+    test = LineTest.objects.get(pk=Case.objects.get(job=job).test_id)
 
     audit = AuditLog.objects.create(
         user=user,
@@ -237,6 +255,8 @@ def cast(
             "audit": audit,
             "pipeline": pipeline,
             "kernel": kernel,
+            "report": report,
+            "test": test,
         },
     }
 

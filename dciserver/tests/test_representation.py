@@ -84,10 +84,12 @@ def _varied_rows(world, other_remoteci, file):
     on a whole second, nested and unicode JSON, an archived related row, text with quotes and
     newlines, a JUnit result (a property among columns), a file's inline content."""
     import datetime
+    import io
 
     from django.utils import timezone
 
     from files.models import JUnitResult
+    from files.services import file_create
     from jobs.models import Job, JobState
 
     world.remoteci.data = {"lab": "Brno ✓", "nested": {"list": [1, 2.5, None, True], "empty": {}}, "q": 'a"b'}
@@ -102,6 +104,12 @@ def _varied_rows(world, other_remoteci, file):
     JobState.objects.create(job=bare, team=world.team, status="running", comment="ünïcode")
     world.job.components.add(world.component)
     JUnitResult.objects.create(file=file, job=file.job, name="unit.xml", total=7, failures=1, errors=1, skips=2)
+    # A report's cases, and their tests (63-bit ids, as strings).
+    report = (
+        '<testsuite name="ünï"><testcase classname="c &quot;q&quot;" name="t&#10;2" time="1.5">'
+        '<failure message="m">x</failure></testcase><testcase classname="c" name="ok"/></testsuite>'
+    )
+    file_create(job=bare, name="tests.xml", mime="application/junit", stream=io.BytesIO(report.encode()))
     gone = Job.objects.create(remoteci=other_remoteci, topic=world.topic, team=other_remoteci.team)
     other_remoteci.archived_at = timezone.now()
     other_remoteci.save()

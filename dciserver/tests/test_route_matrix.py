@@ -191,6 +191,14 @@ RULES = {
     ("jobs-events", "DELETE"): SUPER_ADMINS,
     ("jobs-events-sequence", "GET"): SUPER_ADMINS,
     ("jobs-events-sequence", "PUT"): SUPER_ADMINS,
+    # Test results as data (SPEC §15).
+    ("file-junit", "GET"): MEMBERS_OF_LAB,
+    ("job-tests", "GET"): MEMBERS_OF_LAB,
+    ("test-list", "GET"): EVERYONE,
+    ("test-detail", "GET"): MEMBERS_OF_LAB,
+    ("test-history", "GET"): MEMBERS_OF_LAB,
+    ("topic-flaky-tests", "GET"): MEMBERS_OF_LAB,
+    ("remoteci-flaky-tests", "GET"): MEMBERS_OF_LAB,
     ("audit-list", "GET"): AUDIT_LIST,
     ("audit-detail", "GET"): AUDIT_ENTRY_OF_LAB,
 }
@@ -286,6 +294,7 @@ PATH_OBJECTS = {
     "file": "file",
     "audit": "audit",
     "pipeline": "pipeline",
+    "test": "test",
 }
 
 
@@ -376,12 +385,20 @@ def cast(
     pipeline,
 ):
     """Every role's user, and the lab's objects the paths and bodies name."""
+    import io
     from types import SimpleNamespace
 
     from dciserver.models import AuditLog
+    from files.models import Test as LineTest
+    from files.models import TestCase as Case
+    from files.services import file_create
     from jobs.models import Component
 
     job = jobstate.job
+    # The lab's JUnit report, whose test the test routes name.
+    junit = b'<testsuite name="s"><testcase classname="c" name="ok"/></testsuite>'
+    report = file_create(job=job, name="tests.xml", mime="application/junit", stream=io.BytesIO(junit))
+    test = LineTest.objects.get(pk=Case.objects.get(job=job).test_id)
     audit = AuditLog.objects.create(
         user=user, user_name=user.name, team=team, action="create", resource="job", method="POST", status_code=201
     )
@@ -408,9 +425,10 @@ def cast(
         "jobdefinition": job.jobdefinition,
         "job": job,
         "jobstate": jobstate,
-        "file": file,
+        "file": report,
         "audit": audit,
         "pipeline": pipeline,
+        "test": test,
         # The topic's other type: a follow-up or a signed schedule finds a component of each.
         "kernel": Component.objects.create(name="kernel-6.1", type="kernel", topic=job.topic),
         # The first job event, for /jobs_events/<sequence>.

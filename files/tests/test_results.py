@@ -50,7 +50,7 @@ def test_results_answer_the_seeds_shape(user_client, job):
 def test_every_test_case_is_stored(user_client, job):
     file = upload_junit(user_client, job, PYTEST)
 
-    cases = Case.objects.filter(result_file__file=file).order_by("id")
+    cases = Case.objects.filter(file=file).order_by("id")
 
     assert [(c.name, c.result, c.message) for c in cases] == [
         ("test_ok", "success", ""),

@@ -210,7 +210,7 @@ INLINE_2025 = {
     "jobstates": {"id", "created_at", "status", "comment", "job_id"},
     # Results are identified by their file; their times are the file's (``files``).
     "results": {"id", "name", "total", "success", "skips", "failures", "errors", "regressions", "successfixes",
-                "time", "job_id", "file_id"},
+                "flaky_regressions", "time", "job_id", "file_id"},
     "keys_values": {"job_id", "key", "value"},
     # Files are immutable rows here: no updated_at, no etag.
     "files": {"id", "created_at", "name", "mime", "md5", "size", "state", "jobstate_id", "team_id", "job_id"},

@@ -51,19 +51,19 @@ def ensure_user(name, password, team, role):
     return user
 
 
-def junit_report(seed, cases=12):
-    """A pytest-style JUnit report with a few failures and skips."""
+def junit_report(seed, version, cases=12):
+    """A pytest-style JUnit report as a lab's would read over time (SPEC §15): most tests pass,
+    ``test_3`` broke with version 3 of the components, ``test_7`` is flaky, ``test_11`` is skipped."""
     rnd = random.Random(seed)
     rows, failures, skips = [], 0, 0
     for i in range(cases):
-        roll = rnd.random()
         body = ""
-        if roll < 0.1:
-            failures += 1
-            body = '<failure message="assert 1 == 2">AssertionError</failure>'
-        elif roll < 0.2:
+        if i == cases - 1:
             skips += 1
             body = '<skipped message="not on this hardware"/>'
+        elif (i == 3 and version >= 3) or (i == 7 and rnd.random() < 0.4):
+            failures += 1
+            body = '<failure message="assert 1 == 2">AssertionError</failure>'
         rows.append(
             f'<testcase classname="tests.test_install" name="test_{i}" time="{rnd.random():.3f}">{body}</testcase>'
         )
@@ -155,12 +155,12 @@ class Command(BaseCommand):
             remoteci = remotecis[index % len(remotecis)]
             topic = topics[index % len(topics)]
             with transaction.atomic():
-                job = self.job(index, remoteci, topic, rnd)
-                self.attach_results(index, job)
+                version = 1 + rnd.randrange(VERSIONS)
+                job = self.job(index, remoteci, topic, version, rnd)
+                self.attach_results(index, job, version)
 
-    def job(self, index, remoteci, topic, rnd):
+    def job(self, index, remoteci, topic, version, rnd):
         jobdefinition = JobDefinition.objects.live().filter(topic=topic).order_by("priority")[index % 2]
-        version = 1 + rnd.randrange(VERSIONS)
         components = [
             Component.objects.live().get(topic=topic, name=f"{ctype}-{topic.name.lower()}-1.{version}")
             for ctype in jobdefinition.component_types
@@ -184,13 +184,13 @@ class Command(BaseCommand):
         job.refresh_from_db()
         return job
 
-    def attach_results(self, index, job):
+    def attach_results(self, index, job, version):
         """Logs and a JUnit report, through the same upload service as the API."""
         jobstate = job.jobstates.order_by("-created_at").first()
         log = f"demo job #{index}\n" + "".join(f"step {i}: ok\n" for i in range(50))
         file_create(job=job, jobstate=jobstate, name="install.log", mime="text/plain", stream=io.BytesIO(log.encode()))
         if job.status in (Status.SUCCESS, Status.FAILURE):
-            report = junit_report(index)
+            report = junit_report(index, version)
             file_create(
                 job=job, jobstate=jobstate, name="tests.xml", mime="application/junit", stream=io.BytesIO(report)
             )
