@@ -465,3 +465,84 @@ class UploadLog200M(_Upload):
 class UploadJUnit50k(_Upload):
     key = "upload-junit-50k"
     mime = "application/junit"
+
+
+class UploadJUnitCompare(BenchUser):
+    """One 50,000-case report, uploaded as a new job of one line, whose previous upload is its
+    baseline (``upload-junit-baseline``), alternately with the same report as a job of a line of its
+    own, which has none (``upload-junit-fresh``): the cost of the comparison is their ratio, measured
+    at the same moments of the machine. The two kinds take turns going first.
+
+    Each job is made by its own request (``junit-job``, not reported) before its upload; a first
+    upload of each kind, not reported either, gives the line its first baseline."""
+
+    mime = "application/junit"
+
+    def on_start(self):
+        super().on_start()
+        # Not an ``_Upload``: locust would run its task (to a random job) as well as this class's.
+        self.body = _payload("upload-junit-compare")
+        self.line = PLAN["tests"]["upload_line"]
+        self.stamp = time.strftime("%Y%m%d%H%M%S")
+        self.jobs = itertools.count()
+        self.round = 0
+        self.upload_to(self.new_job(self.baseline_name()), "upload-junit-warmup")
+        self.upload_to(self.new_job(self.fresh_name()), "upload-junit-warmup")
+
+    def baseline_name(self):
+        return f"bench-junit-{self.stamp}"
+
+    def fresh_name(self):
+        return f"bench-junit-{self.stamp}-{next(self.jobs)}"
+
+    def new_job(self, name):
+        body = {"remoteci_id": self.line["remoteci_id"], "topic_id": self.line["topic_id"], "name": name}
+        response = self.client.post("/api/v1/jobs", json=body, headers=self.headers, name="junit-job")
+        return response.json()["job"]["id"]
+
+    def upload_to(self, job_id, name):
+        headers = {**self.headers, "Content-Type": "text/plain", "DCI-NAME": "tests.xml", "DCI-MIME": self.mime,
+                   "DCI-JOB-ID": job_id}  # fmt: skip
+        self.client.post("/api/v1/files", data=self.body, headers=headers, name=name, context={"sent": len(self.body)})
+
+    @task
+    def upload(self):
+        kinds = [("upload-junit-baseline", self.baseline_name), ("upload-junit-fresh", self.fresh_name)]
+        if self.round % 2:
+            kinds.reverse()
+        self.round += 1
+        for name, job_name in kinds:
+            self.upload_to(self.new_job(job_name()), name)
+        self.count_iteration()
+
+
+# Test results (SPEC §15): reads of the loaded lines -----------------------------------------------
+
+
+class TestHistory(BenchUser):
+    @task
+    def history(self):
+        test_id = random.choice(PLAN["tests"]["history_ids"])
+        self.client.get(f"/api/v1/tests/{test_id}/history?limit=20", headers=self.headers, name="test-history")
+
+
+class FlakyTopic(BenchUser):
+    @task
+    def flaky(self):
+        path = f"/api/v1/topics/{PLAN['tests']['flaky_topic_id']}/flaky_tests?limit=50"
+        self.client.get(path, headers=self.headers, name="flaky-topic")
+
+
+class JobTests(BenchUser):
+    @task
+    def job_tests(self):
+        job_id = random.choice(PLAN["tests"]["job_ids"])
+        self.client.get(f"/api/v1/jobs/{job_id}/tests?limit=50", headers=self.headers, name="job-tests")
+
+
+class Diff50k(BenchUser):
+    @task
+    def diff(self):
+        newer, older = PLAN["tests"]["diff"]
+        path = f"/api/v1/jobs/{newer}/tests?baseline={older}&limit=50"
+        self.client.get(path, headers=self.headers, name="diff-50k")

@@ -19,8 +19,17 @@
    ratio to the ceiling measured in its alternate phases; list latency with the full and the small
    history; upload speed against ``dd`` to the same disk; the worker's peak RSS rise
    during the 200 MiB upload; duplicate schedule assignments (by SQL, must be 0).
-5. Rows the run created (jobs, jobstates, files and their bytes, audit entries) are
-   deleted again, so every run starts from the same data.
+5. Rows the run created (jobs, jobstates, files and their bytes, test cases and tests, audit
+   entries) are deleted again, so every run starts from the same data.
+
+The test results scenarios (SPEC §15) read the lines of tests ``bench.load`` stores (10 million
+cases at scale 1): a test's history, a topic's flaky tests, a job's cases and the diff of two
+50,000-case jobs, one user at a time (their targets are latencies); and upload one 50,000-case
+report alternately onto a line where the previous upload is its baseline and onto a new line
+(no baseline), for the cost of the comparison at the same moments of the machine.
+
+``BENCH_DATABASE`` names the bench database (``bench.load``), ``BENCH_DIR`` the folder of the
+report, the payloads and the stored bytes (default ``var/bench``).
 """
 
 import argparse
@@ -43,7 +52,7 @@ from bench import load as bench_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-OUT_DIR = BASE_DIR / "var" / "bench"
+OUT_DIR = Path(os.environ.get("BENCH_DIR") or BASE_DIR / "var" / "bench")
 FILES_ROOT = OUT_DIR / "files"
 UPLOADS_DIR = OUT_DIR / "uploads"
 HOST = "127.0.0.1"
@@ -61,11 +70,18 @@ TARGETS = {
     "jobstate-create": 0.50,
     "schedule": 0.25,
 }
+# Test results (SPEC §15): p50 latency bounds, in ms, and the comparison's cost at upload.
+UPLOADS = ("upload-1m", "upload-200m", "upload-junit-50k", "upload-junit-baseline", "upload-junit-fresh")
+TEST_READS = ("test-history", "flaky-topic", "job-tests", "diff-50k")
+LATENCY_TARGETS = {"test-history": 20, "flaky-topic": 100, "diff-50k": 1000}
+COMPARISON_TARGET = 1.5
 
 
 class Scenario:
-    def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user", paired=False):
+    def __init__(self, name, user_class, what, *, users=None, iterations=0, login="team_user", paired=False, also=None):
         self.name = name
+        # Other request names the same locust run measures, reported as scenarios of their own: {name: what}.
+        self.also = also or {}
         # Measured alternating with the ceiling (``--phase``), for its ratio.
         self.paired = paired
         self.user_class = user_class
@@ -137,6 +153,28 @@ def scenarios(args):
         Scenario(
             "upload-junit-50k", "UploadJUnit50k", "POST /files, JUnit report of 50,000 cases", users=1, iterations=3
         ),  # fmt: skip
+        Scenario(
+            "upload-junit-baseline",
+            "UploadJUnitCompare",
+            "POST /files, 50,000-case JUnit report of a new job, compared with the previous job's (50,000 cases)",
+            users=1,
+            iterations=8,
+            also={
+                "upload-junit-fresh": "POST /files, the same report of a job on a new line (no baseline), "
+                "alternating with upload-junit-baseline"
+            },
+        ),  # fmt: skip
+        Scenario("test-history", "TestHistory", "GET /tests/<id>/history?limit=20, loaded tests (one user)", users=1),
+        Scenario(
+            "flaky-topic", "FlakyTopic", "GET /topics/<id>/flaky_tests?limit=50, the flaky topic (one user)", users=1
+        ),  # fmt: skip
+        Scenario("job-tests", "JobTests", "GET /jobs/<id>/tests?limit=50, 1,000-case jobs (one user)", users=1),
+        Scenario(
+            "diff-50k",
+            "Diff50k",
+            "GET /jobs/<id>/tests?baseline=<id>&limit=50, two 50,000-case jobs (one user)",
+            users=1,
+        ),  # fmt: skip
     ]
 
 
@@ -159,6 +197,7 @@ def upload_payloads():
         "upload-1m": UPLOADS_DIR / "console-1m.log",
         "upload-200m": UPLOADS_DIR / "console-200m.log",
         "upload-junit-50k": UPLOADS_DIR / "junit-50k.xml",
+        "upload-junit-compare": UPLOADS_DIR / "junit-50k-pytest.xml",
     }
     for key, size in (("upload-1m", MIB), ("upload-200m", 200 * MIB)):
         path = paths[key]
@@ -181,7 +220,37 @@ def upload_payloads():
             '<?xml version="1.0" encoding="utf-8"?>\n<testsuite name="bench" tests="50000" failures="516" errors="0"'
             ' skipped="557" time="500.0">' + "\n".join(cases) + "</testsuite>\n"
         )
+    path = paths["upload-junit-compare"]
+    if not path.exists():
+        path.write_text(pytest_report(50_000))
     return {key: str(path) for key, path in paths.items()}
+
+
+def pytest_report(total):
+    """A JUnit report as pytest writes it, of ``total`` cases of the loaded lines' suite (``bench.load``),
+    a few of them failing, erroring or skipped."""
+    cases, counts = [], {"failures": 0, "errors": 0, "skipped": 0}
+    for i in range(total):
+        classname, name, seconds = bench_load.case_identity(i)
+        body = ""
+        if i % 211 == 7:
+            body = (
+                '<failure message="assert 404 == 200">def test(): &gt; assert 404 == 200\nE assert 404 == 200</failure>'
+            )
+            counts["failures"] += 1
+        elif i % 997 == 11:
+            body = '<error message="ConnectionResetError">ConnectionResetError: [Errno 104]</error>'
+            counts["errors"] += 1
+        elif i % 101 == 3:
+            body = '<skipped type="pytest.skip" message="not supported on this platform"/>'
+            counts["skipped"] += 1
+        cases.append(f'<testcase classname="{classname}" name="{name}" time="{seconds}">{body}</testcase>')
+    head = (
+        f'<testsuite name="pytest" errors="{counts["errors"]}" failures="{counts["failures"]}" '
+        f'skipped="{counts["skipped"]}" tests="{total}" time="1234.5" hostname="bench">'
+    )
+    body = "\n".join(cases)
+    return f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites>{head}{body}</testsuite></testsuites>\n'
 
 
 def plan(url, uploads):
@@ -258,6 +327,7 @@ def plan(url, uploads):
                 "fleet": fleet,
                 "topic_ids": topic_ids,
             }
+            tests = test_results_plan(cursor, team_id, topic_ids)
     finally:
         conn.close()
     return {
@@ -273,6 +343,54 @@ def plan(url, uploads):
         "upload_files": uploads,
         "agent": {"name": f"remoteci/{agent_id}", "secret": agent_secret},
         "signed_schedule": signed_schedule,
+        "tests": tests,
+    }
+
+
+def test_results_plan(cursor, team_id, topic_ids):
+    """What the test results scenarios read, all of the team user's team: tests of the loaded lines,
+    the topic with most flaky tests, jobs of the lines, the two jobs of the diff line; and where the
+    upload comparison makes its jobs."""
+    # Ids are hashes: their order is a sample of the team's tests across its lines.
+    cursor.execute("SELECT id FROM files_test WHERE team_id = %s ORDER BY id LIMIT 2000", [team_id])
+    history_ids = [row[0] for row in cursor.fetchall()]
+    cursor.execute(
+        "SELECT topic_id, count(*) FROM files_test WHERE flaky AND team_id = %s GROUP BY topic_id "
+        "ORDER BY count(*) DESC LIMIT 1",
+        [team_id],
+    )
+    row = cursor.fetchone()
+    flaky_topic_id, flaky_tests = (str(row[0]), row[1]) if row else (None, 0)
+    cursor.execute(
+        "SELECT id FROM jobs_job WHERE team_id = %s AND name LIKE 'tests-%%' AND archived_at IS NULL "
+        "ORDER BY created_at DESC LIMIT 500",
+        [team_id],
+    )
+    job_ids = [str(row[0]) for row in cursor.fetchall()]
+    cursor.execute(
+        "SELECT id FROM jobs_job WHERE team_id = %s AND name = %s AND archived_at IS NULL ORDER BY created_at DESC "
+        "LIMIT 2",
+        [team_id, bench_load.DIFF_JOB_NAME],
+    )
+    diff = [str(row[0]) for row in cursor.fetchall()]
+    # Not remoteci-0000 nor remoteci-fresh: the signed schedule counts their jobs.
+    cursor.execute(
+        "SELECT id FROM teams_remoteci WHERE team_id = %s AND archived_at IS NULL AND name NOT IN (%s, %s) "
+        "ORDER BY name LIMIT 1",
+        [team_id, bench_load.HISTORY_REMOTECI, bench_load.FRESH_REMOTECI],
+    )
+    row = cursor.fetchone()
+    cursor.execute("SELECT count(*) FROM files_testcase")
+    cases = cursor.fetchone()[0]
+    cursor.execute("SELECT count(*), count(*) FILTER (WHERE flaky) FROM files_test")
+    stored_tests, stored_flaky = cursor.fetchone()
+    return {
+        "history_ids": history_ids,
+        "flaky_topic_id": flaky_topic_id,
+        "job_ids": job_ids,
+        "diff": diff if len(diff) == 2 else [],
+        "upload_line": {"remoteci_id": str(row[0]) if row else None, "topic_id": topic_ids[0] if topic_ids else None},
+        "stored": {"cases": cases, "tests": stored_tests, "flaky_tests": stored_flaky, "team_flaky": flaky_tests},
     }
 
 
@@ -325,12 +443,14 @@ def cleanup(url, since):
             )
             touched = [str(row[0]) for row in cursor.fetchall()]
             statements = [
-                ("files_testcase", "DELETE FROM files_testcase WHERE result_file_id IN "
+                ("files_testcase", "DELETE FROM files_testcase WHERE file_id IN "
                  "(SELECT file_id FROM files_junitresult r JOIN files_file f ON f.id = r.file_id "
                  "WHERE f.created_at >= %(since)s)"),
                 ("files_junitresult", "DELETE FROM files_junitresult WHERE file_id IN "
                  "(SELECT id FROM files_file WHERE created_at >= %(since)s)"),
                 ("files_file", "DELETE FROM files_file WHERE created_at >= %(since)s"),
+                # Tests first seen in the run: the uploads made new lines (no scenario uploads to a loaded one).
+                ("files_test", "DELETE FROM files_test WHERE created_at >= %(since)s"),
                 ("jobs_jobstate", "DELETE FROM jobs_jobstate WHERE created_at >= %(since)s"),
                 ("jobs_jobcomponent", "DELETE FROM jobs_jobcomponent WHERE job_id IN "
                  "(SELECT id FROM jobs_job WHERE created_at >= %(since)s)"),
@@ -357,6 +477,9 @@ def cleanup(url, since):
             removed["jobs_job restored"] = cursor.rowcount
             # A status restored to a final one wrote a job event (the jobs table's trigger): not the run's.
             cursor.execute("DELETE FROM jobs_jobevent WHERE created_at >= %s", [since])
+            # Loaded tests a run changed would change the next runs' data: there must be none.
+            cursor.execute("SELECT count(*) FROM files_test WHERE updated_at >= %s", [since])
+            removed["files_test loaded rows changed"] = cursor.fetchone()[0]
         conn.commit()
     finally:
         conn.close()
@@ -564,6 +687,20 @@ def summarize(raw, name, seconds=None):
     return result
 
 
+def test_results_path(tests, name):
+    """The first URL a test results scenario reads (``""``: its data is not loaded; None: not one of them)."""
+    if name == "test-history":
+        return f"/api/v1/tests/{tests['history_ids'][0]}/history?limit=20" if tests["history_ids"] else ""
+    if name == "flaky-topic":
+        topic_id = tests["flaky_topic_id"]
+        return f"/api/v1/topics/{topic_id}/flaky_tests?limit=50" if topic_id else ""
+    if name == "job-tests":
+        return f"/api/v1/jobs/{tests['job_ids'][0]}/tests?limit=50" if tests["job_ids"] else ""
+    if name == "diff-50k":
+        return f"/api/v1/jobs/{tests['diff'][0]}/tests?baseline={tests['diff'][1]}&limit=50" if tests["diff"] else ""
+    return None
+
+
 def probe(server, plan_data, scenario):
     """Is the route there? A scenario whose route the server does not have yet is skipped, with why."""
     import base64
@@ -589,6 +726,22 @@ def probe(server, plan_data, scenario):
         status, body = request("POST", "/api/v1/files", b"probe\n", headers)
         if status != 201:
             return f"POST /files answered {status}: {body.decode(errors='replace')} (the files API is not there yet)"
+    tests = plan_data["tests"]
+    if scenario.name == "upload-junit-baseline":
+        line = tests["upload_line"]
+        if not line["remoteci_id"]:
+            return "the team user's team has no remoteci for the uploads' jobs"
+        job = json.dumps({"remoteci_id": line["remoteci_id"], "topic_id": line["topic_id"], "name": "bench-probe"})
+        status, body = request("POST", "/api/v1/jobs", job.encode(), {"Content-Type": "application/json"})
+        if status != 201:
+            return f"POST /jobs answered {status}: {body.decode(errors='replace')}"
+    path = test_results_path(tests, scenario.name)
+    if path == "":
+        return "the bench database has no such test results (load it with bench.load)"
+    if path:
+        status, body = request("GET", path)
+        if status != 200:
+            return f"GET {path.split('?')[0]} answered {status}: {body.decode(errors='replace')}"
     return None
 
 
@@ -624,7 +777,11 @@ def main(argv=None):
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     FILES_ROOT.mkdir(parents=True, exist_ok=True)
     big_counts = bench_load.resolve_counts(args.scale)
-    small_overrides = {key: max(1, big_counts[key] // 100) for key in ("jobs", "jobstates", "files", "junit")}
+    small_overrides = {
+        key: max(1, big_counts[key] // 100) for key in ("jobs", "jobstates", "files", "junit", "test_lines")
+    }
+    # The small database is for the list latency: 1% of the lines of tests, not the diff's two big reports.
+    small_overrides["diff_cases"] = 0
     big_url = bench_load.database_url(base_url, bench_load.DATABASE)
     small_url = bench_load.database_url(base_url, bench_load.DATABASE + "_small")
 
@@ -640,13 +797,14 @@ def main(argv=None):
     plan_path.write_text(json.dumps(plan_data))
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     profile = {name.strip() for name in args.profile.split(",") if name.strip()}
-    chosen = [s for s in scenarios(args) if not only or s.name in only or s.name == "ceiling"]
+    chosen = [s for s in scenarios(args) if not only or s.name in only or only & set(s.also) or s.name == "ceiling"]
 
     report = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
         "counts": big_counts,
+        "test_results": plan_data["tests"]["stored"],
         "server": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
         "load_users": args.users,
         "duration_s": args.duration,
@@ -726,6 +884,12 @@ def main(argv=None):
                     result["rss_rise_mib"] = round(max(peaks[p] - baseline[p] for p in baseline) / 1024, 1)
                 report["scenarios"][scenario.name] = result
                 print("        " + _line(scenario.name, result), file=sys.stderr)
+                for name, what in scenario.also.items():
+                    other = {**summarize(raw, name), "what": what, "users": scenario.users}
+                    if "rss_rise_mib" in result:
+                        other["rss_rise_mib"] = result["rss_rise_mib"]
+                    report["scenarios"][name] = other
+                    print("        " + _line(name, other), file=sys.stderr)
         if {"schedule", "schedule-paced"} & set(report["scenarios"]):
             report["schedule_duplicates"] = duplicate_assignments(big_url, since)
     finally:
@@ -794,7 +958,8 @@ def evaluate(report):
     for name, result in scenarios.items():
         # A paired scenario is compared with the ceiling measured in its alternate phases.
         reference = result.get("ceiling_rps") or ceiling
-        if reference and result.get("rps") and not name.startswith("upload"):
+        # One user at a time (the test results reads) is a latency, not a throughput to compare.
+        if reference and result.get("rps") and not name.startswith("upload") and name not in TEST_READS:
             result["ratio"] = round(result["rps"] / reference, 3)
     for name, target in TARGETS.items():
         if name in scenarios and "ratio" in scenarios[name]:
@@ -821,19 +986,38 @@ def evaluate(report):
             big, small = report["counts"]["jobs"], max(1, report["counts"]["jobs"] // 100)
             checks.append((f"{name} p50 latency, {big:,} vs {small:,} jobs ≤ 1.5×", f"{ratio:.2f}×", ratio <= 1.5))
     dd = report.get("dd", {})
-    for name in ("upload-1m", "upload-200m", "upload-junit-50k"):
+    for name in UPLOADS:
         result = scenarios.get(name)
         if result and result.get("mb_per_s") and dd:
             result["vs_dd"] = round(result["mb_per_s"] / dd["mb_per_s"], 3)
             result["vs_dd_fdatasync"] = round(result["mb_per_s"] / dd["fdatasync_mb_per_s"], 3)
-            if name != "upload-junit-50k":
+            if "junit" not in name:
                 # The server has the bytes on disk (fsync) before it answers: dd does the same.
                 measured = f"{result['vs_dd_fdatasync']:.0%} (page-cache dd: {result['vs_dd']:.0%})"
                 checks.append((f"{name} ≥ 50% of dd conv=fdatasync", measured, result["vs_dd_fdatasync"] >= 0.5))
     if "upload-200m" in scenarios:
         rise = scenarios["upload-200m"]["rss_rise_mib"]
         checks.append(("200 MiB upload raises worker peak RSS < 32 MiB", f"{rise} MiB", rise < 32))
+    compared, fresh = (
+        scenarios.get(name, {}).get("p50_ms") for name in ("upload-junit-baseline", "upload-junit-fresh")
+    )
+    if compared and fresh:
+        ratio = compared / fresh
+        checks.append((f"50,000-case upload p50, with its comparison vs no baseline ≤ {COMPARISON_TARGET}×",
+                       f"{ratio:.2f}× ({compared:.0f} vs {fresh:.0f} ms)", ratio <= COMPARISON_TARGET))  # fmt: skip
+    for name, bound in LATENCY_TARGETS.items():
+        p50 = scenarios.get(name, {}).get("p50_ms")
+        if p50 is not None:
+            checks.append((f"{name} p50 < {bound:,} ms", f"{p50} ms", p50 < bound))
     report["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in checks]
+
+
+def _test_results_line(report):
+    stored = report.get("test_results")
+    if not stored:
+        return ""
+    return (f" Test results: {stored['cases']:,} stored cases, {stored['tests']:,} tests of which "
+            f"{stored['flaky_tests']:,} flaky.")  # fmt: skip
 
 
 def render(report):
@@ -842,7 +1026,7 @@ def render(report):
         f"# dciserver bench, {report['when']}",
         "",
         f"Machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, kernel {m['kernel']}.",
-        f"Data: {bench_load._summary(report['counts'])}.",
+        f"Data: {bench_load._summary(report['counts'])}.{_test_results_line(report)}",
         f"Server: gunicorn {report['server']['workers']} workers × {report['server']['threads']} threads "
         f"(gthread); load: locust headless, {report['load_users']} users unless said, "
         f"{report['duration_s']} s per scenario. Command: `{report['command']}`.",
@@ -874,7 +1058,7 @@ def render(report):
     if "dd" in report:
         lines += ["", "Uploads (one at a time):", ""]
         lines += ["| upload | MB/s | vs dd | vs dd fdatasync | peak RSS rise |", "|---|---:|---:|---:|---:|"]
-        for name in ("upload-1m", "upload-200m", "upload-junit-50k"):
+        for name in UPLOADS:
             r = report["scenarios"].get(name)
             if r and r.get("mb_per_s"):
                 lines.append(f"| {name} | {r['mb_per_s']} | {r.get('vs_dd', 0):.0%} | "

@@ -9,16 +9,11 @@ from dciserver.paginators import CappedCountPaginator
 admin.site.unregister(Group)
 
 
-@admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    """The audit log is read-only, in the admin as in the API."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows shown and never added, changed or deleted by hand (big tables: a capped count)."""
 
-    list_display = ("created_at", "user_name", "action", "resource", "object_id", "status_code")
-    list_filter = ("action", "resource", "method")
-    search_fields = ("=id", "=object_id", "user_name", "path")
     paginator = CappedCountPaginator
     show_full_result_count = False
-    ordering = ("-created_at",)
 
     def has_add_permission(self, request):
         return False
@@ -28,3 +23,13 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    """The audit log is read-only, in the admin as in the API."""
+
+    list_display = ("created_at", "user_name", "action", "resource", "object_id", "status_code")
+    list_filter = ("action", "resource", "method")
+    search_fields = ("=id", "=object_id", "user_name", "path")
+    ordering = ("-created_at",)

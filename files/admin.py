@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
+from dciserver.admin import ReadOnlyAdmin
 from dciserver.paginators import CappedCountPaginator
 from files.models import File, JUnitResult, Test, TestCase
 from jobs.admin import JobAdmin
@@ -144,7 +145,7 @@ class JUnitResultAdmin(admin.ModelAdmin):
         return cases_link("cases", file__id__exact=result.file_id)
 
 
-class ComputedAdmin(admin.ModelAdmin):
+class ComputedAdmin(ReadOnlyAdmin):
     """Rows computed at upload (SPEC §15): shown, never added, changed or deleted by hand, since a
     case's state and a test's runs hold together only as the upload wrote them.
 
@@ -152,18 +153,7 @@ class ComputedAdmin(admin.ModelAdmin):
     Django's search compares each column cast to text, which reads the whole table.
     """
 
-    paginator = CappedCountPaginator
-    show_full_result_count = False
     id_columns = {}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         value = typed_id(search_term.strip())
