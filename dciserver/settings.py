@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every request counted, with its latency, whatever answers it (SPEC §16).
+    "dciserver.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's and the browsable API's CSS and the bundled Swagger UI, from STATIC_ROOT
     # (filled by collectstatic), without a web server in front.
@@ -207,6 +209,8 @@ DCI_FILES_ROOT = Path(env_str("DCI_FILES_ROOT", str(BASE_DIR / "var" / "files"))
 DCI_MAX_UPLOAD_SIZE = env_int("DCI_MAX_UPLOAD_SIZE", 1024 * 1024 * 1024)
 DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
 DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
+# /metrics (Prometheus): open, or for ``Authorization: Bearer <DCI_METRICS_TOKEN>`` only when set.
+DCI_METRICS_TOKEN = env_str("DCI_METRICS_TOKEN", "")
 # Flaky tests (SPEC §15): a test whose outcome changed DCI_FLAKY_FLIPS times in the last
 # DCI_FLAKY_RUNS runs of its line (K and N), or that both passed and failed on one component set
 # within them.

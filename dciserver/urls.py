@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from dciserver.api.audits import AuditLogViewSet
 from dciserver.api.routers import DCIRouter
 from dciserver.api.schema import OncePerProcessSchemaGenerator
+from dciserver.metrics import metrics_view
 from dciserver.views import api_root, healthz
 from files.api import FileViewSet
 from files.results_api import TestViewSet
@@ -47,5 +48,6 @@ urlpatterns = [
         name="docs",
     ),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

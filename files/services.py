@@ -15,6 +15,7 @@ from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import connection, transaction
 
+from dciserver import metrics
 from dciserver.api.exceptions import BadRequest, PayloadTooLarge, ServiceUnavailable
 from files import junit, streaming, testresults
 from files.models import ComponentFile, File, JUnitResult
@@ -47,6 +48,7 @@ def normal_mime(value):
     return match.group(1).lower() if match else None
 
 
+@metrics.observed_upload()
 def file_create(
     *,
     job,
@@ -94,6 +96,7 @@ def file_create(
     return _keep(file, stream, length, expected_md5, verify_body, write_rows)
 
 
+@metrics.observed_upload()
 def component_file_create(
     *, component, name, mime="application/octet-stream", stream, length=None, verify_body=None, on_created=None
 ):
@@ -145,6 +148,7 @@ def _keep(row, stream, length, expected_md5, verify_body, write_rows):
             # BaseException: a worker stopped mid-write (SystemExit) must not leave bytes without a row.
             _delete_quietly(storage, row.storage_name)
             raise
+    metrics.UPLOAD_BYTES.inc(row.size)
     return row
 
 
@@ -319,6 +323,7 @@ def _junit_store(file, fileobj):
             result.save()
     except junit.JUnitError as exc:
         if file.mime == JUNIT_MIME or report.is_junit:
+            metrics.JUNIT_FAILURES.inc()
             logger.info("JUnit file %s (%s) did not parse: %s", file.id, file.name, exc)
             JUnitResult.objects.create(file=file, job_id=file.job_id, error=str(exc))
 

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from dciserver import metrics
 from dciserver.api.exceptions import BadRequest, DCIError, NotFound, PreconditionFailed
 from dciserver.api.filters import DCIFilterSet, TagFilter
 from dciserver.api.query import Embed
@@ -362,8 +363,12 @@ class JobViewSet(DCIViewSet):
     def schedule(self, request):
         """``POST /jobs/schedule``: the remoteci's next job, or 412 with why not (SPEC §5; on the
         modern wire, SPEC §12)."""
-        if wire_of(request).schedules_latest:
-            return self.schedule_latest(request)
+        with metrics.observed(metrics.SCHEDULE_SECONDS, "scheduled"):
+            if wire_of(request).schedules_latest:
+                return self.schedule_latest(request)
+            return self.schedule_next(request)
+
+    def schedule_next(self, request):
         remoteci_id = self.body_id("remoteci_id")
         try:
             topic_id = self.body_id("topic_id")
