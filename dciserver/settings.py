@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "teams",
     "jobs",
     "files",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,12 @@ DCI_FILES_ROOT = Path(env_str("DCI_FILES_ROOT", str(BASE_DIR / "var" / "files"))
 DCI_MAX_UPLOAD_SIZE = env_int("DCI_MAX_UPLOAD_SIZE", 1024 * 1024 * 1024)
 DCI_INLINE_CONTENT_MAX = env_int("DCI_INLINE_CONTENT_MAX", 64 * 1024)
 DCI_SCHEDULE_KILLS_UNFINISHED = env_bool("DCI_SCHEDULE_KILLS_UNFINISHED", True)
+# The dashboard (SPEC §16): its sign-in page, where signing in and out lead, and how long a
+# running job may stay silent before its remoteci is flagged stale.
+LOGIN_URL = "dashboard-login"
+LOGIN_REDIRECT_URL = "dashboard-jobs"
+LOGOUT_REDIRECT_URL = "dashboard-login"
+DCI_STALE_AFTER = env_int("DCI_STALE_AFTER", 3600)
 # /metrics (Prometheus): open, or for ``Authorization: Bearer <DCI_METRICS_TOKEN>`` only when set.
 DCI_METRICS_TOKEN = env_str("DCI_METRICS_TOKEN", "")
 # Flaky tests (SPEC §15): a test whose outcome changed DCI_FLAKY_FLIPS times in the last

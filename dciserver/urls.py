@@ -50,4 +50,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    # The dashboard for people (SPEC §16), at the root.
+    path("", include("dashboard.urls")),
 ]
