@@ -546,3 +546,69 @@ class Diff50k(BenchUser):
         newer, older = PLAN["tests"]["diff"]
         path = f"/api/v1/jobs/{newer}/tests?baseline={older}&limit=50"
         self.client.get(path, headers=self.headers, name="diff-50k")
+
+
+class DashboardPerson(BenchUser):
+    """A person signed in to the dashboard (a session, as a browser has), reading one page."""
+
+    abstract = True
+    name = ""
+
+    def on_start(self):
+        super().on_start()
+        self.client.get("/login", name="dashboard-login")
+        token = next(cookie.value for cookie in self.client.cookiejar if cookie.name == "csrftoken")
+        form = {"username": PLAN[self.login], "password": PLAN["password"], "csrfmiddlewaretoken": token}
+        signed = self.client.post("/login", data=form, name="dashboard-login", allow_redirects=False)
+        if signed.status_code != 302 or signed.headers.get("Location") != "/":
+            raise RuntimeError(f"the dashboard's sign-in answered {signed.status_code}")
+
+    def path(self):
+        raise NotImplementedError
+
+    @task
+    def read(self):
+        # Not followed: a page that sends its reader to sign in again shows as a 302, not as the sign-in page.
+        self.client.get(self.path(), name=self.name, allow_redirects=False)
+
+
+class DashboardJobs(DashboardPerson):
+    name = "dashboard-jobs"
+
+    def path(self):
+        return "/"
+
+
+class DashboardJob(DashboardPerson):
+    name = "dashboard-job"
+
+    def path(self):
+        return f"/jobs/{random.choice(PLAN['tests']['job_ids'])}"
+
+
+class DashboardTest(DashboardPerson):
+    name = "dashboard-test"
+
+    def path(self):
+        return f"/tests/{random.choice(PLAN['tests']['history_ids'])}"
+
+
+class DashboardFlaky(DashboardPerson):
+    name = "dashboard-flaky"
+
+    def path(self):
+        return f"/topics/{PLAN['tests']['flaky_topic_id']}/flaky"
+
+
+class DashboardFleet(DashboardPerson):
+    name = "dashboard-fleet"
+
+    def path(self):
+        return "/fleet"
+
+
+class DashboardMatrix(DashboardPerson):
+    name = "dashboard-matrix"
+
+    def path(self):
+        return "/matrix"

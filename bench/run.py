@@ -72,8 +72,17 @@ TARGETS = {
 }
 # Test results (SPEC §15): p50 latency bounds, in ms, and the comparison's cost at upload.
 UPLOADS = ("upload-1m", "upload-200m", "upload-junit-50k", "upload-junit-baseline", "upload-junit-fresh")
-TEST_READS = ("test-history", "flaky-topic", "job-tests", "diff-50k")
-LATENCY_TARGETS = {"test-history": 20, "flaky-topic": 100, "diff-50k": 1000}
+# The dashboard's pages (SPEC §16), each read by one signed-in person: its latency is the measure.
+PAGES = {
+    "dashboard-jobs": ("DashboardJobs", "GET / (recent jobs, 50 a page)"),
+    "dashboard-job": ("DashboardJob", "GET /jobs/<id> (a 1,000-case job with its changed cases)"),
+    "dashboard-test": ("DashboardTest", "GET /tests/<id> (a test's runs)"),
+    "dashboard-flaky": ("DashboardFlaky", "GET /topics/<id>/flaky (pass rate and flaky tests of the flaky topic)"),
+    "dashboard-fleet": ("DashboardFleet", "GET /fleet (the team's remotecis and their current jobs)"),
+    "dashboard-matrix": ("DashboardMatrix", "GET /matrix (each line's latest job)"),
+}
+TEST_READS = ("test-history", "flaky-topic", "job-tests", "diff-50k", *PAGES)
+LATENCY_TARGETS = {"test-history": 20, "flaky-topic": 100, "diff-50k": 1000, **dict.fromkeys(PAGES, 100)}
 COMPARISON_TARGET = 1.5
 
 
@@ -175,6 +184,7 @@ def scenarios(args):
             "GET /jobs/<id>/tests?baseline=<id>&limit=50, two 50,000-case jobs (one user)",
             users=1,
         ),  # fmt: skip
+        *(Scenario(name, user_class, f"{what} (one person)", users=1) for name, (user_class, what) in PAGES.items()),
     ]
 
 
@@ -565,8 +575,11 @@ class Server:
             DJANGO_SETTINGS_MODULE="bench.settings",
             DEBUG="0",
             SECRET_KEY=os.environ.get("BENCH_SECRET_KEY", "bench-" + "k" * 50),
-            # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn.
+            # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn (so
+            # the dashboard's cookies are sent back over plain HTTP here too).
             SECURE_SSL_REDIRECT="0",
+            SESSION_COOKIE_SECURE="0",
+            CSRF_COOKIE_SECURE="0",
             DB_CONN_MAX_AGE="600",
             DCI_FILES_ROOT=str(FILES_ROOT),
             GUNICORN_ACCESSLOG="",
@@ -735,6 +748,10 @@ def probe(server, plan_data, scenario):
         status, body = request("POST", "/api/v1/jobs", job.encode(), {"Content-Type": "application/json"})
         if status != 201:
             return f"POST /jobs answered {status}: {body.decode(errors='replace')}"
+    if scenario.name in PAGES:
+        status, body = request("GET", "/login")
+        if status != 200:
+            return f"GET /login answered {status}: the dashboard is not there yet"
     path = test_results_path(tests, scenario.name)
     if path == "":
         return "the bench database has no such test results (load it with bench.load)"
