@@ -225,21 +225,24 @@ def fleet(request):
     return render(request, "dashboard/fleet.html", {"fleet": fleet_rows, "stale_after": settings.DCI_STALE_AFTER})
 
 
+# The lines that ran lately, each with its latest job: the jobs of the last days read newest first
+# (job_team_created, job_created), not every job of the history.
 MATRIX_SQL = """
 SELECT DISTINCT ON (j.topic_id, j.remoteci_id, j.name)
        t.name, r.name, j.name, j.status, j.id::text, j.created_at, j.topic_id::text
 FROM jobs_job j JOIN jobs_topic t ON t.id = j.topic_id JOIN teams_remoteci r ON r.id = j.remoteci_id
-WHERE j.archived_at IS NULL {job_scope}
+WHERE j.archived_at IS NULL AND j.created_at >= %s {job_scope}
 ORDER BY j.topic_id, j.remoteci_id, j.name, j.created_at DESC
 """
 
 
 @login_required
 def matrix(request):
-    """Topic × remoteci: each line's latest job status."""
+    """Topic × remoteci: the latest job of each line that ran in the last DCI_MATRIX_DAYS days."""
     job_scope, job_params = Job.objects.readable_sql(request.user, "j")
+    since = timezone.now() - datetime.timedelta(days=settings.DCI_MATRIX_DAYS)
     with connection.cursor() as cursor:
-        cursor.execute(MATRIX_SQL.format(job_scope=f"AND {job_scope}" if job_scope else ""), job_params)
+        cursor.execute(MATRIX_SQL.format(job_scope=f"AND {job_scope}" if job_scope else ""), [since, *job_params])
         rows = cursor.fetchall()
     topics = sorted({(row[0], row[6]) for row in rows})
     remotecis = sorted({row[1] for row in rows})
@@ -250,4 +253,4 @@ def matrix(request):
         {"remoteci": remoteci, "cells": [cells.get((topic, remoteci), []) for topic, _ in topics]}
         for remoteci in remotecis
     ]
-    return render(request, "dashboard/matrix.html", {"topics": topics, "grid": grid})
+    return render(request, "dashboard/matrix.html", {"topics": topics, "grid": grid, "days": settings.DCI_MATRIX_DAYS})

@@ -216,6 +216,8 @@ LOGIN_URL = "dashboard-login"
 LOGIN_REDIRECT_URL = "dashboard-jobs"
 LOGOUT_REDIRECT_URL = "dashboard-login"
 DCI_STALE_AFTER = env_int("DCI_STALE_AFTER", 3600)
+# The matrix shows the lines that ran in the last DCI_MATRIX_DAYS days.
+DCI_MATRIX_DAYS = env_int("DCI_MATRIX_DAYS", 30)
 # /metrics (Prometheus): open, or for ``Authorization: Bearer <DCI_METRICS_TOKEN>`` only when set.
 DCI_METRICS_TOKEN = env_str("DCI_METRICS_TOKEN", "")
 # Flaky tests (SPEC §15): a test whose outcome changed DCI_FLAKY_FLIPS times in the last

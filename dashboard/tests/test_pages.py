@@ -3,11 +3,13 @@ user read, and costs the same number of statements however many rows it shows.""
 
 import io
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conftest import PASSWORD
 from files.models import TestCase as Case
@@ -91,6 +93,9 @@ def test_every_page_renders_its_data(browser, history, topic, remoteci):
     assert "50% of 4 jobs" in flaky
     assert remoteci.name in fleet
     assert topic.name in matrix and "status-failure" in matrix
+    # A line that last ran long ago is not shown.
+    Job.objects.filter(pk__in=[j.pk for j in history]).update(created_at=timezone.now() - timedelta(days=40))
+    assert topic.name not in page(browser, "/matrix")
     assert "booting" in log
 
 
