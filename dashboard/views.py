@@ -190,15 +190,24 @@ def flaky(request, pk):
     )
 
 
+# Each remoteci with its current (unfinished) job, and its last heartbeat: the newest update of its
+# jobs of the last DCI_MATRIX_DAYS days (the caller's recent jobs, read newest first by index).
 FLEET_SQL = """
-SELECT r.id::text, r.name, r.state, j.id::text, j.status, j.name, j.updated_at
+WITH recent AS (
+    SELECT DISTINCT ON (j.remoteci_id) j.remoteci_id, j.updated_at AS heartbeat
+    FROM jobs_job j
+    WHERE j.archived_at IS NULL AND j.created_at >= %s {job_scope}
+    ORDER BY j.remoteci_id, j.updated_at DESC
+)
+SELECT r.id::text, r.name, r.state, c.id::text, c.status, c.name, coalesce(c.updated_at, recent.heartbeat)
 FROM teams_remoteci r
+LEFT JOIN recent ON recent.remoteci_id = r.id
 LEFT JOIN LATERAL (
     SELECT j.id, j.status, j.name, j.updated_at FROM jobs_job j
     WHERE j.remoteci_id = r.id AND j.status IN ('new', 'pre-run', 'running', 'post-run')
       AND j.archived_at IS NULL {job_scope}
     ORDER BY j.created_at DESC LIMIT 1
-) j ON true
+) c ON true
 WHERE {remoteci_scope}
 ORDER BY r.name, r.id
 LIMIT 500
@@ -207,22 +216,28 @@ LIMIT 500
 
 @login_required
 def fleet(request):
-    """The remotecis: each one's current job and its last heartbeat; stale agents flagged."""
+    """The remotecis: each one's current job and last heartbeat; stale agents flagged."""
     remoteci_scope, remoteci_params = RemoteCI.objects.readable_sql(request.user, "r")
     job_scope, job_params = Job.objects.readable_sql(request.user, "j")
     sql = FLEET_SQL.format(job_scope=f"AND {job_scope}" if job_scope else "", remoteci_scope=remoteci_scope or "TRUE")
+    since = timezone.now() - datetime.timedelta(days=settings.DCI_MATRIX_DAYS)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*job_params, *remoteci_params])
+        cursor.execute(sql, [since, *job_params, *job_params, *remoteci_params])
         rows = cursor.fetchall()
     stale_after = timezone.now() - datetime.timedelta(seconds=settings.DCI_STALE_AFTER)
     fleet_rows = [
         {
             "id": rid, "name": name, "state": state, "job_id": job_id, "status": status, "job_name": job_name,
-            "heartbeat": heartbeat, "stale": heartbeat is not None and heartbeat < stale_after,
+            # Stale: a job under way that has not reported for DCI_STALE_AFTER seconds.
+            "heartbeat": heartbeat, "stale": job_id is not None and heartbeat < stale_after,
         }
         for rid, name, state, job_id, status, job_name, heartbeat in rows
     ]  # fmt: skip
-    return render(request, "dashboard/fleet.html", {"fleet": fleet_rows, "stale_after": settings.DCI_STALE_AFTER})
+    return render(
+        request,
+        "dashboard/fleet.html",
+        {"fleet": fleet_rows, "stale_after": settings.DCI_STALE_AFTER, "days": settings.DCI_MATRIX_DAYS},
+    )
 
 
 # The lines that ran lately, each with its latest job: the jobs of the last days read newest first

@@ -91,7 +91,7 @@ def test_every_page_renders_its_data(browser, history, topic, remoteci):
     assert "tests.api.a" in flaky and "fsfs" in flaky
     # Four finished jobs today, two passed: today's bar is half high.
     assert "50% of 4 jobs" in flaky
-    assert remoteci.name in fleet
+    assert remoteci.name in fleet and "idle" in fleet and "(stale)" not in fleet
     assert topic.name in matrix and "status-failure" in matrix
     # A line that last ran long ago is not shown.
     Job.objects.filter(pk__in=[j.pk for j in history]).update(created_at=timezone.now() - timedelta(days=40))
@@ -138,3 +138,13 @@ def test_each_page_costs_the_same_statements_whatever_it_shows(browser, remoteci
     many = {path: statements(path) for path in paths}
 
     assert few == many
+
+
+def test_the_fleet_flags_a_remoteci_whose_job_went_silent(browser, remoteci, topic):
+    job = Job.objects.create(remoteci=remoteci, topic=topic, team=remoteci.team, name="hung")
+    jobstate_create(job=job, status="running")
+    fresh = page(browser, "/fleet")
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+
+    assert "hung" in fresh and "(stale)" not in fresh
+    assert "(stale)" in page(browser, "/fleet")
