@@ -32,7 +32,6 @@ from teams.models import RemoteCI
 PAGE = 50
 # The states a job's page lists case by case (the unchanged ones are counted only).
 CHANGES = ("REGRESSED", "RECOVERED", "CHANGED", "SKIPPED", "UNSKIPPED", "ADDED", "REMOVED")
-FINAL = {Status.SUCCESS, Status.FAILURE, Status.ERROR, Status.KILLED}
 
 
 def _page(serializer, model, user, chosen, order_by, embeds=(), specs=None, limit=PAGE, offset=0):

@@ -140,8 +140,7 @@ class TestViewSet(DCIViewSet):
         """The flaky tests of the row of ``model`` (a topic, a remoteci) the URL names, most flips first."""
         row = self.visible(model, self.kwargs["pk"])
         field = "topic" if model is Topic else "remoteci"
-        self.default_sort = "-flips"
-        return self.list_response(Q(**{field: row, "flaky": True}))
+        return self.sublist(TestViewSet, default_sort="-flips", chosen=Q(**{field: row, "flaky": True}))
 
     @sublist_schema(TestSerializer, "tests")
     def topic_flaky(self, request, *args, **kwargs):

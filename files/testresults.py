@@ -83,7 +83,7 @@ def set_of(components_key):
 
 
 BASELINE_SQL = """
-SELECT j.id, (
+SELECT (
     SELECT f.id FROM files_file f JOIN files_junitresult r ON r.file_id = f.id
     WHERE f.job_id = j.id AND f.name = %s AND f.archived_at IS NULL AND r.error = ''
     ORDER BY f.created_at DESC LIMIT 1)
@@ -95,16 +95,16 @@ ORDER BY j.created_at DESC LIMIT 1
 
 
 def baseline_of(job, file_name):
-    """``(job id, file id)`` of the baseline of ``job``'s file ``file_name`` (SPEC §15): the newest
-    earlier live job of its line, and its newest parsed file of that name (``None`` if it has
-    none); ``(None, None)`` when the line has no earlier job."""
+    """The id of the baseline of ``job``'s file ``file_name`` (SPEC §15): the newest parsed file of
+    that name of the newest earlier live job of its line; ``None`` when that job has none, or the
+    line has no earlier job (its job is the file's: the JUnit route reads it from there)."""
     topic = "j.topic_id IS NULL" if job.topic_id is None else "j.topic_id = %s"
     params = [file_name, job.remoteci_id, *([job.topic_id] if job.topic_id else [])]
     params += [job.name, job.configuration, job.url, job.created_at, job.id]
     with connection.cursor() as cursor:
         cursor.execute(BASELINE_SQL.format(topic=topic), params)
         row = cursor.fetchone()
-    return row if row is not None else (None, None)
+    return row[0] if row is not None else None
 
 
 TEST_COLUMNS = (
@@ -148,7 +148,7 @@ class Comparison:
         self.seen = set()
         self.repeats = {}
         self.tests = []  # the tests' rows, for the upsert
-        self.baseline_job_id, self.baseline_id = None, None
+        self.baseline_id = None
         self.previous = {}
         self.known = {}
 
@@ -160,7 +160,7 @@ class Comparison:
 
     def load(self):
         """Read the baseline's cases and the tests of the line (after ``lock``)."""
-        self.baseline_job_id, self.baseline_id = baseline_of(self.job, self.file.name)
+        self.baseline_id = baseline_of(self.job, self.file.name)
         with connection.cursor() as cursor:
             if self.baseline_id is not None:
                 cursor.execute(
