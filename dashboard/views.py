@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.vary import vary_on_headers
 
 from dciserver.api.reader import Reader
 from files.api import FileSerializer, download
@@ -60,7 +61,24 @@ def _when(value):
     return parse_datetime(value).replace(tzinfo=datetime.UTC) if value else None
 
 
+def _fragment(request):
+    """Whether htmx asks for the page's refreshed part alone (``HX-Request``). Its history restore
+    sends the header too, but puts the answer in place of the whole page."""
+    return request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
+
+
+# One URL answers a page or its fragment: a browser's cache must not give one for the other.
+fragment_or_page = vary_on_headers("HX-Request", "HX-History-Restore-Request")
+
+
+def _at(request, offset):
+    query = request.GET.copy()
+    query["offset"] = offset
+    return f"{request.path}?{query.urlencode()}"
+
+
 @login_required
+@fragment_or_page
 def jobs(request):
     """Recent jobs, newest first, filtered by status, topic, remoteci and tag."""
     chosen = Q()
@@ -81,13 +99,13 @@ def jobs(request):
     remotecis, _ = _page(RemoteCISerializer, RemoteCI, request.user, Q(), ("name",), limit=500)
     return render(
         request,
-        "dashboard/jobs.html",
+        "dashboard/jobs_table.html" if _fragment(request) else "dashboard/jobs.html",
         {
             "jobs": rows,
             "count": count,
             "offset": offset,
-            "next": offset + PAGE if offset + PAGE < count else None,
-            "previous": max(offset - PAGE, 0) if offset else None,
+            "older": _at(request, offset + PAGE) if offset + PAGE < count else None,
+            "newer": _at(request, max(offset - PAGE, 0)) if offset else None,
             "statuses": Status.values,
             "topics": topics,
             "remotecis": remotecis,
@@ -214,6 +232,7 @@ LIMIT 500
 
 
 @login_required
+@fragment_or_page
 def fleet(request):
     """The remotecis: each one's current job and last heartbeat; stale agents flagged."""
     remoteci_scope, remoteci_params = RemoteCI.objects.readable_sql(request.user, "r")
@@ -234,7 +253,7 @@ def fleet(request):
     ]  # fmt: skip
     return render(
         request,
-        "dashboard/fleet.html",
+        "dashboard/fleet_table.html" if _fragment(request) else "dashboard/fleet.html",
         {"fleet": fleet_rows, "stale_after": settings.DCI_STALE_AFTER, "days": settings.DCI_MATRIX_DAYS},
     )
 

@@ -8,6 +8,7 @@ import os
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import PASSWORD
 from dashboard.browser import chromium_path, launch, sign_in
@@ -86,6 +87,40 @@ def test_the_filters_choose_the_jobs(browser, live_server, lab):
     assert page.locator("#jobs .status-success").count() == 1
 
 
+def test_a_filter_swaps_the_table_without_loading_the_page_again(browser, live_server, lab):
+    page = browser.new_page()
+    sign_in(page, live_server.url, lab["user"].name, PASSWORD)
+    page.evaluate("window.loadedOnce = true")
+
+    page.select_option("select[name=status]", "success")
+
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    assert page.locator("#jobs .status-success").count() == 1
+    assert page.url == f"{live_server.url}/?status=success&topic=&remoteci=&tag="
+    assert page.evaluate("window.loadedOnce") is True
+
+
+def test_the_jobs_list_and_the_fleet_refresh_themselves(browser, live_server, lab):
+    page = browser.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, lab["user"].name, PASSWORD)
+    page.evaluate("window.loadedOnce = true")
+    finished(lab["remoteci"], lab["topic"], "success", "success")
+    page.clock.fast_forward("00:31")
+
+    expect(page.locator("#jobs tbody tr")).to_have_count(3)
+    assert page.evaluate("window.loadedOnce") is True
+
+    page.goto(f"{live_server.url}/fleet")
+    page.evaluate("window.loadedOnce = true")
+    job = Job.objects.create(remoteci=lab["remoteci"], topic=lab["topic"], team=lab["remoteci"].team, name="upgrade")
+    jobstate_create(job=job, status="running")
+    page.clock.fast_forward("00:31")
+
+    expect(page.locator("#fleet")).to_contain_text("upgrade")
+    assert page.evaluate("window.loadedOnce") is True
+
+
 def test_a_team_member_never_sees_another_teams_job(browser, live_server, lab):
     page = browser.new_page()
     sign_in(page, live_server.url, lab["user"].name, PASSWORD)
@@ -99,7 +134,11 @@ def test_the_pages_work_with_javascript_off(browser, live_server, lab):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     sign_in(page, live_server.url, lab["user"].name, PASSWORD)
-    page.goto(f"{live_server.url}/jobs/{lab['jobs'][1].id}")
+    page.select_option("select[name=status]", "success")
+    page.click("form.filters button")
+    page.wait_for_url(f"{live_server.url}/?status=success&topic=&remoteci=&tag=")
 
+    assert page.locator("#jobs tbody tr").count() == 1 and page.locator("header").count() == 1
+    page.goto(f"{live_server.url}/jobs/{lab['jobs'][1].id}")
     assert page.locator("#changes .state-REGRESSED").count() == 1
     context.close()

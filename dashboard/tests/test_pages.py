@@ -57,10 +57,15 @@ def history(remoteci, topic):
     return runs
 
 
-def page(client, path, status=200):
-    response = client.get(path)
+def page(client, path, status=200, **headers):
+    response = client.get(path, headers=headers)
     assert response.status_code == status, (path, response.status_code)
     return response.content.decode() if status == 200 else response
+
+
+def fragment(client, path):
+    """What htmx gets when it refreshes part of a page."""
+    return page(client, path, **{"HX-Request": "true"})
 
 
 def test_anonymous_people_are_asked_to_sign_in(user):
@@ -125,19 +130,59 @@ def test_another_teams_rows_are_never_shown(browser, history, other_remoteci, ot
 
 
 def test_each_page_costs_the_same_statements_whatever_it_shows(browser, remoteci, topic):
-    def statements(path):
+    def statements(path, read):
         with CaptureQueriesContext(connection) as queries:
-            page(browser, path)
+            read(browser, path)
         return len(queries.captured_queries)
 
     first = run(remoteci, topic, "success", a="success")
     paths = ("/", "/fleet", "/matrix", f"/jobs/{first.id}", f"/topics/{topic.id}/flaky")
-    few = {path: statements(path) for path in paths}
+    reads = [(path, page) for path in paths] + [("/", fragment), ("/fleet", fragment)]
+    few = {(path, read.__name__): statements(path, read) for path, read in reads}
     for n in range(12):
         run(remoteci, topic, "failure", **{f"t{i}": "failure" for i in range(n)})
-    many = {path: statements(path) for path in paths}
+    many = {(path, read.__name__): statements(path, read) for path, read in reads}
 
     assert few == many
+    # A fragment is the page's own reading, rendered in part.
+    assert few["/", "fragment"] == few["/", "page"] and few["/fleet", "fragment"] == few["/fleet", "page"]
+
+
+def test_htmx_gets_the_part_of_the_page_it_refreshes_alone(browser, history, remoteci):
+    failed = page(browser, "/?status=failure")
+    jobs = fragment(browser, "/?status=failure")
+    fleet = fragment(browser, "/fleet")
+
+    assert "<html" not in jobs and "<form" not in jobs and jobs.strip() in failed
+    assert jobs.count("status status-failure") == 2 and "status status-success" not in jobs
+    assert 'hx-get="/?status=failure"' in jobs
+    assert "<html" not in fleet and 'id="fleet"' in fleet and remoteci.name in fleet
+    response = browser.get("/", headers={"HX-Request": "true"})
+    assert "HX-Request" in response["Vary"]
+    # A history restore the browser's cache missed replaces the whole page.
+    assert "<html" in page(browser, "/", **{"HX-Request": "true", "HX-History-Restore-Request": "true"})
+
+
+def test_the_pager_keeps_the_filters(browser, remoteci, topic):
+    Job.objects.bulk_create(
+        Job(remoteci=remoteci, topic=topic, team=remoteci.team, status="failure", name=f"job-{i}") for i in range(51)
+    )
+    Job.objects.create(remoteci=remoteci, topic=topic, team=remoteci.team, status="success")
+
+    first = fragment(browser, "/?status=failure")
+    last = fragment(browser, "/?status=failure&offset=50")
+
+    assert first.count("status-failure") == 50 and 'href="/?status=failure&amp;offset=50"' in first
+    assert last.count("status-failure") == 1 and 'href="/?status=failure&amp;offset=0"' in last
+    assert "newer" not in first and "older" not in last and "status-success" not in first + last
+
+
+def test_another_teams_rows_never_appear_in_a_fragment(browser, history, other_remoteci, other_topic):
+    theirs = run(other_remoteci, other_topic, "failure", z="failure")
+
+    assert str(theirs.id) not in fragment(browser, "/")
+    assert "No job." in fragment(browser, f"/?topic={other_topic.id}&remoteci={other_remoteci.id}")
+    assert other_remoteci.name not in fragment(browser, "/fleet")
 
 
 def test_the_fleet_flags_a_remoteci_whose_job_went_silent(browser, remoteci, topic):
