@@ -288,6 +288,22 @@ def world(team, other_team, topic, component, jobdefinition, remoteci, job, prod
 
 
 @pytest.fixture
+def events_rows(world):
+    """A webhook of the lab and a job of its that failed, its event dispatched and tried once (the
+    webhook's address refuses): an event, a delivery and its attempt."""
+    from events.models import Webhook
+    from events.tests.working import work
+    from jobs.models import Job
+    from jobs.services import jobstate_create
+
+    Webhook.objects.create(team=world.team, name="lab-hook", url="http://127.0.0.1:9/hook", kinds=["job_finished"])
+    failed = Job.objects.create(remoteci=world.remoteci, topic=world.topic, team=world.team, name="failed")
+    jobstate_create(job=failed, status="failure")
+    work()
+    return failed
+
+
+@pytest.fixture
 def row(request, resource, world):
     """One row of the parametrized ``resource`` that the lab team sees."""
     return request.getfixturevalue(resource.fixture)

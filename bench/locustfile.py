@@ -222,6 +222,34 @@ class JobStateCreate(BenchUser):
         self.client.post("/api/v1/jobstates", json=body, headers=self.headers, name="jobstate-create")
 
 
+class JobStateFinal(BenchUser):
+    """A new job's first final status (``failure``), which writes its event and the task that
+    dispatches it in the same transaction (SPEC §17), alternately for a job of the team user's team,
+    which has one webhook subscribed to finished jobs (``jobstate-final``), and for a job of a team
+    with none (``jobstate-final-unsubscribed``), each as its team's user: the cost of the
+    subscription is their ratio, measured at the same moments of the machine. The two kinds take
+    turns going first.
+
+    Each job is made by its own request (``events-job``, not reported) before its jobstate."""
+
+    def on_start(self):
+        super().on_start()
+        self.kinds = [(name, {**kind, "headers": basic(kind["user"])}) for name, kind in PLAN["jobstate_final"].items()]
+        self.round = 0
+
+    @task
+    def finish(self):
+        kinds = self.kinds if self.round % 2 == 0 else self.kinds[::-1]
+        self.round += 1
+        for name, kind in kinds:
+            body = {"remoteci_id": kind["remoteci_id"], "topic_id": kind["topic_id"], "name": "events-job"}
+            response = self.client.post("/api/v1/jobs", json=body, headers=kind["headers"], name="events-job")
+            if response.status_code != 201:
+                continue
+            body = {"job_id": response.json()["job"]["id"], "status": "failure"}
+            self.client.post("/api/v1/jobstates", json=body, headers=kind["headers"], name=name)
+
+
 _AGENTS = itertools.count()
 
 
@@ -419,6 +447,7 @@ JobGetModernWithCeiling = _with_ceiling(JobGetModern)
 JobGetSignedWithCeiling = _with_ceiling(JobGetSigned)
 JobResultsWithCeiling = _with_ceiling(JobResults)
 JobStateCreateWithCeiling = _with_ceiling(JobStateCreate)
+JobStateFinalWithCeiling = _with_ceiling(JobStateFinal)
 ScheduleWithCeiling = _with_ceiling(Schedule)
 
 

@@ -20,7 +20,15 @@
    history; upload speed against ``dd`` to the same disk; the worker's peak RSS rise
    during the 200 MiB upload; duplicate schedule assignments (by SQL, must be 0).
 5. Rows the run created (jobs, jobstates, files and their bytes, test cases and tests, audit
-   entries) are deleted again, so every run starts from the same data.
+   entries, events with their deliveries and tasks) are deleted again, so every run starts from
+   the same data.
+
+Events out (SPEC §17): ``jobstate-final`` gives new jobs their first final status, alternately
+of the team user's team, which has one webhook subscribed to finished jobs (the bench's, made
+before the run), and of a team without one; each writes an event and its dispatching task by the
+database's triggers. Right after it, one ``manage.py events_worker`` dispatches the events the run
+made and delivers them to a receiver on loopback: events/s, deliveries/s and the attempts' p50.
+Skipped on a server without the events app.
 
 The test results scenarios (SPEC §15) read the lines of tests ``bench.load`` stores (10 million
 cases at scale 1): a test's history, a topic's flaky tests, a job's cases and the diff of two
@@ -84,6 +92,12 @@ PAGES = {
 TEST_READS = ("test-history", "flaky-topic", "job-tests", "diff-50k", *PAGES)
 LATENCY_TARGETS = {"test-history": 20, "flaky-topic": 100, "diff-50k": 1000, **dict.fromkeys(PAGES, 100)}
 COMPARISON_TARGET = 1.5
+# Events out (SPEC §17): a final jobstate of a team with one webhook, against one of a team without.
+SUBSCRIPTION_TARGET = 1.10
+# The bench team's webhook, made before the run; it points at the worker's receiver only while the
+# worker runs, and at the discard port otherwise (nothing listens there: a delivery would fail).
+WEBHOOK_NAME = "bench-webhook"
+WEBHOOK_DISCARD = f"http://{HOST}:9/hook"
 
 
 class Scenario:
@@ -130,6 +144,17 @@ def scenarios(args):
         Scenario("job-get-signed", "JobGetSigned", "GET /jobs/<id>, signed by a remoteci (HMAC)", users=u, paired=True),
         Scenario("job-results", "JobResults", "GET /jobs/<id>/results", users=u, paired=True),
         Scenario("jobstate-create", "JobStateCreate", "POST /jobstates", users=u, paired=True),
+        Scenario(
+            "jobstate-final",
+            "JobStateFinal",
+            "POST /jobstates, a new job's first final status, its team subscribed by one webhook",
+            users=u,
+            paired=True,
+            also={
+                "jobstate-final-unsubscribed": "POST /jobstates, a new job's first final status, its team "
+                "without a webhook, alternating with jobstate-final"
+            },
+        ),  # fmt: skip
         Scenario("schedule", "Schedule", f"{SCHEDULE}, no pause", users=100, paired=True),
         Scenario(
             "schedule-paced",
@@ -338,6 +363,7 @@ def plan(url, uploads):
                 "topic_ids": topic_ids,
             }
             tests = test_results_plan(cursor, team_id, topic_ids)
+            jobstate_final = jobstate_final_plan(cursor, topic_ids, scheduled)
     finally:
         conn.close()
     return {
@@ -354,7 +380,30 @@ def plan(url, uploads):
         "agent": {"name": f"remoteci/{agent_id}", "secret": agent_secret},
         "signed_schedule": signed_schedule,
         "tests": tests,
+        "jobstate_final": jobstate_final,
     }
+
+
+def jobstate_final_plan(cursor, topic_ids, scheduled):
+    """Who makes the jobs of ``jobstate-final``, by kind: the team user (its team has the bench's
+    webhook) and the next team's user (none), each with a remoteci of its team that no other scenario
+    counts or kills the jobs of. Empty when the database has a single team."""
+    kinds = {}
+    for name, number in (("jobstate-final", 0), ("jobstate-final-unsubscribed", 1)):
+        user = bench_load.TEAM_USER.format(number)
+        cursor.execute(
+            """
+            SELECT r.id FROM teams_remoteci r JOIN teams_user u ON u.team_id = r.team_id
+            WHERE u.name = %s AND r.archived_at IS NULL AND r.name NOT IN (%s, %s)
+            ORDER BY r.id::text = ANY(%s), r.name LIMIT 1
+            """,
+            [user, bench_load.HISTORY_REMOTECI, bench_load.FRESH_REMOTECI, scheduled],
+        )
+        row = cursor.fetchone()
+        if row is None or not topic_ids:
+            return {}
+        kinds[name] = {"user": user, "remoteci_id": str(row[0]), "topic_id": topic_ids[0]}
+    return kinds
 
 
 def test_results_plan(cursor, team_id, topic_ids):
@@ -414,6 +463,160 @@ def db_now(url):
         conn.close()
 
 
+def has_table(cursor, table):
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+    return cursor.fetchone()[0]
+
+
+def ensure_webhook(url):
+    """The bench team's webhook, subscribed to finished jobs, pointing at the discard port: made
+    once (it stays with the bench data), put back after a run stopped midway. None on a server
+    without the events app (SPEC §17)."""
+    conn = bench_load.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            if not has_table(cursor, "events_webhook"):
+                return None
+            cursor.execute("SELECT team_id FROM teams_user WHERE name = %s", [bench_load.TEAM_USER.format(0)])
+            team_id = cursor.fetchone()[0]
+            cursor.execute(
+                "UPDATE events_webhook SET url = %s, kinds = %s, state = 'active', archived_at = NULL "
+                "WHERE team_id = %s AND name = %s RETURNING id",
+                [WEBHOOK_DISCARD, json.dumps(["job_finished"]), team_id, WEBHOOK_NAME],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                cursor.execute(
+                    """
+                    INSERT INTO events_webhook
+                        (id, created_at, state, archived_at, updated_at, etag, name, url, kinds, secret, team_id)
+                    VALUES (gen_random_uuid(), now(), 'active', NULL, now(), md5(random()::text), %s, %s, %s,
+                            md5(random()::text), %s)
+                    RETURNING id
+                    """,
+                    [WEBHOOK_NAME, WEBHOOK_DISCARD, json.dumps(["job_finished"]), team_id],
+                )
+                row = cursor.fetchone()
+        conn.commit()
+        return str(row[0])
+    finally:
+        conn.close()
+
+
+def delivery_throughput(url, since, webhook_id):
+    """One ``manage.py events_worker`` dispatching the events the run made and delivering them to
+    a receiver on loopback (the events tests' ``Receiver``, answering 200 at once): its events and
+    deliveries per second over the time its tasks ran (first start to last finish, by the tasks'
+    rows), and the p50 of its attempts' ``duration_ms``."""
+    from events.tests.receiver import Receiver
+
+    receiver = Receiver().start()
+    conn = bench_load.connect(url)
+    conn.autocommit = True
+    worker = None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("UPDATE events_webhook SET url = %s WHERE id = %s", [receiver.url, webhook_id])
+            cursor.execute(
+                "SELECT count(*) FROM events_event WHERE created_at >= %s AND dispatched_at IS NULL", [since]
+            )
+            events = cursor.fetchone()[0]
+            cursor.execute("SELECT now()")
+            worker_started = cursor.fetchone()[0]
+            started = time.monotonic()
+            cmd = [sys.executable, "manage.py", "events_worker", "--no-reload", "--no-startup-delay",
+                   "--interval", "0.05", "--verbosity", "0"]  # fmt: skip
+            log = open(OUT_DIR / "events_worker.log", "a")
+            worker = subprocess.Popen(cmd, cwd=BASE_DIR, env=serving_env(url), stdout=log, stderr=subprocess.STDOUT)
+            deadline = started + 900
+            while True:
+                cursor.execute(
+                    """
+                    SELECT count(*) FILTER (WHERE e.dispatched_at IS NULL),
+                           (SELECT count(*) FROM events_delivery d JOIN events_event de ON de.id = d.event_id
+                            WHERE de.created_at >= %(since)s AND d.state = 'pending')
+                    FROM events_event e WHERE e.created_at >= %(since)s
+                    """,
+                    {"since": since},
+                )
+                undispatched, pending = cursor.fetchone()
+                if not undispatched and not pending:
+                    break
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"events_worker: {undispatched} events undispatched, {pending} deliveries "
+                                     f"pending; see {OUT_DIR / 'events_worker.log'}")  # fmt: skip
+                time.sleep(0.2)
+            wall = time.monotonic() - started
+            stop_process(worker)
+            cursor.execute(
+                "SELECT count(*), min(started_at), max(finished_at) FROM django_tasks_database_dbtaskresult "
+                "WHERE started_at >= %s",
+                [worker_started],
+            )
+            tasks, first, last = cursor.fetchone()
+            # Each kind of task's own time, claimed to finished (the rest is the worker's polling).
+            cursor.execute(
+                """
+                SELECT task_path, percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - started_at)
+                FROM django_tasks_database_dbtaskresult WHERE started_at >= %s GROUP BY task_path
+                """,
+                [worker_started],
+            )
+            task_p50_ms = {path.rsplit(".", 1)[-1]: round(p50.total_seconds() * 1000, 2) for path, p50 in cursor}
+            cursor.execute(
+                """
+                SELECT count(*), count(*) FILTER (WHERE d.state = 'delivered'), count(DISTINCT d.event_id)
+                FROM events_delivery d JOIN events_event e ON e.id = d.event_id WHERE e.created_at >= %s
+                """,
+                [since],
+            )
+            deliveries, delivered, with_delivery = cursor.fetchone()
+            cursor.execute(
+                """
+                SELECT count(*), percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY a.duration_ms)
+                FROM events_deliveryattempt a JOIN events_delivery d ON d.id = a.delivery_id
+                JOIN events_event e ON e.id = d.event_id WHERE e.created_at >= %s
+                """,
+                [since],
+            )
+            attempts, percentiles = cursor.fetchone()
+            p50, p95 = percentiles or (None, None)
+            cursor.execute("UPDATE events_webhook SET url = %s WHERE id = %s", [WEBHOOK_DISCARD, webhook_id])
+    finally:
+        if worker is not None:
+            stop_process(worker)
+            log.close()
+        receiver.stop()
+        conn.close()
+    seconds = max((last - first).total_seconds(), 1e-9) if first and last else None
+    return {
+        "events": events,
+        "with_delivery": with_delivery,
+        "deliveries": deliveries,
+        "delivered": delivered,
+        "received": len(receiver.requests),
+        "attempts": attempts,
+        "tasks": tasks,
+        "task_p50_ms": task_p50_ms,
+        "seconds": round(seconds, 2) if seconds else None,
+        "wall_seconds": round(wall, 2),
+        "events_per_s": round(events / seconds, 1) if seconds else None,
+        "deliveries_per_s": round(delivered / seconds, 1) if seconds else None,
+        "attempt_p50_ms": round(p50, 2) if p50 is not None else None,
+        "attempt_p95_ms": round(p95, 2) if p95 is not None else None,
+    }
+
+
+def stop_process(process, timeout=30):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def duplicate_assignments(url, since):
     """Jobs the seed's schedule handed out twice: the same remoteci, jobdefinition and component set
     (must be none). The seed scenarios' agents send ``Client-Version: bench``; the modern schedule,
@@ -436,6 +639,19 @@ def duplicate_assignments(url, since):
     finally:
         conn.close()
     return {"jobs_created": created, "duplicate_groups": groups, "duplicate_jobs": int(extra)}
+
+
+# The events the run made (SPEC §17: by the triggers, with their tasks) and what their dispatch made.
+# Their foreign keys are checked at commit and do not cascade: deleted before the jobs.
+EVENT_ROWS = [
+    ("events_deliveryattempt", "DELETE FROM events_deliveryattempt WHERE delivery_id IN (SELECT d.id FROM "
+     "events_delivery d JOIN events_event e ON e.id = d.event_id WHERE e.created_at >= %(since)s)"),
+    ("events_delivery", "DELETE FROM events_delivery WHERE event_id IN "
+     "(SELECT id FROM events_event WHERE created_at >= %(since)s)"),
+    ("events_event", "DELETE FROM events_event WHERE created_at >= %(since)s"),
+    ("django_tasks_database_dbtaskresult", "DELETE FROM django_tasks_database_dbtaskresult "
+     "WHERE enqueued_at >= %(since)s"),
+]  # fmt: skip
 
 
 def cleanup(url, since):
@@ -466,12 +682,12 @@ def cleanup(url, since):
                  "(SELECT id FROM jobs_job WHERE created_at >= %(since)s)"),
                 ("jobs_jobkeyvalue", "DELETE FROM jobs_jobkeyvalue WHERE created_at >= %(since)s"),
                 ("jobs_jobevent", "DELETE FROM jobs_jobevent WHERE created_at >= %(since)s"),
+                *EVENT_ROWS,
                 ("jobs_job", "DELETE FROM jobs_job WHERE created_at >= %(since)s"),
                 ("dciserver_auditlog", "DELETE FROM dciserver_auditlog WHERE created_at >= %(since)s"),
             ]  # fmt: skip
             for table, sql in statements:
-                cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-                if cursor.fetchone()[0]:
+                if has_table(cursor, table):
                     cursor.execute(sql, {"since": since})
                     removed[table] = cursor.rowcount
             # Jobs of the history that the run moved (jobstates, kills) take back their last status.
@@ -485,8 +701,13 @@ def cleanup(url, since):
                 [touched],
             )
             removed["jobs_job restored"] = cursor.rowcount
-            # A status restored to a final one wrote a job event (the jobs table's trigger): not the run's.
+            # A status restored to a final one wrote a job event (the jobs table's trigger), and with it
+            # an event and its task (the events' triggers): not the run's.
             cursor.execute("DELETE FROM jobs_jobevent WHERE created_at >= %s", [since])
+            for table, sql in EVENT_ROWS:
+                if has_table(cursor, table):
+                    cursor.execute(sql, {"since": since})
+                    removed[table] += cursor.rowcount
             # Loaded tests a run changed would change the next runs' data: there must be none.
             cursor.execute("SELECT count(*) FROM files_test WHERE updated_at >= %s", [since])
             removed["files_test loaded rows changed"] = cursor.fetchone()[0]
@@ -554,6 +775,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serving_env(url):
+    """The environment of the processes that serve the bench database, as production's (the
+    server, the events worker): production's settings and the bench's instrumentation."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DCI_DEV", "DEBUG")}
+    env.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DEBUG="0",
+        SECRET_KEY=os.environ.get("BENCH_SECRET_KEY", "bench-" + "k" * 50),
+        # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn (so
+        # the dashboard's cookies are sent back over plain HTTP here too).
+        SECURE_SSL_REDIRECT="0",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="0",
+        DB_CONN_MAX_AGE="600",
+        DCI_FILES_ROOT=str(FILES_ROOT),
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
 class Server:
     """gunicorn as production runs it (``dciserver/gunicorn.conf.py``), sized for 2 cores."""
 
@@ -569,23 +811,11 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def __enter__(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("DCI_DEV", "DEBUG")}
+        env = serving_env(self.url)
         env.update(
-            DATABASE_URL=self.url,
-            DJANGO_SETTINGS_MODULE="bench.settings",
-            DEBUG="0",
-            SECRET_KEY=os.environ.get("BENCH_SECRET_KEY", "bench-" + "k" * 50),
-            # Plain HTTP on loopback: production terminates TLS in a proxy in front of gunicorn (so
-            # the dashboard's cookies are sent back over plain HTTP here too).
-            SECURE_SSL_REDIRECT="0",
-            SESSION_COOKIE_SECURE="0",
-            CSRF_COOKIE_SECURE="0",
-            DB_CONN_MAX_AGE="600",
-            DCI_FILES_ROOT=str(FILES_ROOT),
             GUNICORN_ACCESSLOG="",
             WEB_CONCURRENCY=str(self.workers),
             GUNICORN_THREADS=str(self.threads),
-            LOG_LEVEL="WARNING",
         )
         self.log = open(OUT_DIR / "gunicorn.log", "a")
         cmd = [str(BIN / "gunicorn"), "dciserver.wsgi", "--config", "dciserver/gunicorn.conf.py"]
@@ -609,13 +839,8 @@ class Server:
         return sorted(child.pid for child in psutil.Process(self.process.pid).children())
 
     def __exit__(self, *exc):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process, timeout=20)
         self.log.close()
 
 
@@ -718,8 +943,8 @@ def probe(server, plan_data, scenario):
     """Is the route there? A scenario whose route the server does not have yet is skipped, with why."""
     import base64
 
-    def request(method, path, body=None, headers=None, login="team_user"):
-        token = base64.b64encode(f"{plan_data[login]}:{plan_data['password']}".encode()).decode()
+    def request(method, path, body=None, headers=None, login="team_user", user=None):
+        token = base64.b64encode(f"{user or plan_data[login]}:{plan_data['password']}".encode()).decode()
         req = urllib.request.Request(server.base + path, data=body, method=method)
         req.add_header("Authorization", f"Basic {token}")
         for key, value in (headers or {}).items():
@@ -748,6 +973,15 @@ def probe(server, plan_data, scenario):
         status, body = request("POST", "/api/v1/jobs", job.encode(), {"Content-Type": "application/json"})
         if status != 201:
             return f"POST /jobs answered {status}: {body.decode(errors='replace')}"
+    if scenario.name == "jobstate-final":
+        if not plan_data["jobstate_final"]:
+            return "the bench database has a single team (a second one, without a webhook, is compared)"
+        for kind in plan_data["jobstate_final"].values():
+            job = json.dumps({"remoteci_id": kind["remoteci_id"], "topic_id": kind["topic_id"], "name": "bench-probe"})
+            status, body = request("POST", "/api/v1/jobs", job.encode(), {"Content-Type": "application/json"},
+                                   user=kind["user"])  # fmt: skip
+            if status != 201:
+                return f"POST /jobs as {kind['user']} answered {status}: {body.decode(errors='replace')}"
     if scenario.name in PAGES:
         status, body = request("GET", "/login")
         if status != 200:
@@ -856,6 +1090,7 @@ def main(argv=None):
             latency_probes(server, small_plan_path, "small")
 
     # 2. Everything on the full database.
+    webhook_id = ensure_webhook(big_url)
     since = db_now(big_url)
     try:
         with Server(big_url, free_port(), args.workers, args.threads) as server:
@@ -902,11 +1137,20 @@ def main(argv=None):
                 report["scenarios"][scenario.name] = result
                 print("        " + _line(scenario.name, result), file=sys.stderr)
                 for name, what in scenario.also.items():
-                    other = {**summarize(raw, name), "what": what, "users": scenario.users}
-                    if "rss_rise_mib" in result:
-                        other["rss_rise_mib"] = result["rss_rise_mib"]
+                    # Measured in the scenario's phases, as the scenario itself.
+                    other = {**summarize(raw, name, phases.get("scenario")), "what": what, "users": scenario.users}
+                    for key in ("rss_rise_mib", "ceiling_rps"):
+                        if key in result:
+                            other[key] = result[key]
                     report["scenarios"][name] = other
                     print("        " + _line(name, other), file=sys.stderr)
+                if scenario.name == "jobstate-final":
+                    if webhook_id:
+                        print("bench: events-worker (one events_worker delivers the run's events)", file=sys.stderr)
+                        report["delivery"] = delivery_throughput(big_url, since, webhook_id)
+                        print(f"        {_delivery_line(report['delivery'])}", file=sys.stderr)
+                    else:
+                        print("bench: events-worker: skipped: the server has no events app", file=sys.stderr)
         if {"schedule", "schedule-paced"} & set(report["scenarios"]):
             report["schedule_duplicates"] = duplicate_assignments(big_url, since)
     finally:
@@ -928,6 +1172,15 @@ def main(argv=None):
     (OUT_DIR / "results.md").write_text(markdown)
     print(markdown)
     shutil.rmtree(OUT_DIR / "tmp", ignore_errors=True)
+
+
+def _delivery_line(d):
+    return (
+        f"one events_worker: {d['events']:,} events ({d['with_delivery']:,} with a webhook), "
+        f"{d['delivered']:,} of {d['deliveries']:,} deliveries delivered in {d['seconds']} s: "
+        f"{d['events_per_s']} events/s, {d['deliveries_per_s']} deliveries/s; attempt p50 {d['attempt_p50_ms']} ms, "
+        f"p95 {d['attempt_p95_ms']} ms"
+    )
 
 
 def _line(name, r):
@@ -993,6 +1246,13 @@ def evaluate(report):
     if fresh and history:
         ratio = history / fresh
         checks.append(("signed schedule p50, 10,000 earlier jobs vs none ≤ 1.2×", f"{ratio:.2f}×", ratio <= 1.2))
+    subscribed, unsubscribed = (
+        scenarios.get(name, {}).get("p50_ms") for name in ("jobstate-final", "jobstate-final-unsubscribed")
+    )
+    if subscribed and unsubscribed:
+        ratio = subscribed / unsubscribed
+        checks.append((f"final jobstate p50, one subscription vs none ≤ {SUBSCRIPTION_TARGET:.2f}×",
+                       f"{ratio:.2f}× ({subscribed} vs {unsubscribed} ms)", ratio <= SUBSCRIPTION_TARGET))  # fmt: skip
     if "schedule_duplicates" in report:
         dup = report["schedule_duplicates"]["duplicate_jobs"]
         checks.append(("zero duplicate schedule assignments", str(dup), dup == 0))
@@ -1087,6 +1347,12 @@ def render(report):
     if "schedule_duplicates" in report:
         d = report["schedule_duplicates"]
         lines.append(f"\nSchedule: {d['jobs_created']} jobs handed out, {d['duplicate_jobs']} duplicate assignments.")
+    if "delivery" in report:
+        d = report["delivery"]
+        lines.append(f"\nEvents out, right after jobstate-final, {_delivery_line(d)} (to a receiver on loopback; "
+                     f"first task started to last finished, {d['tasks']:,} tasks, p50 of each: "
+                     f"{', '.join(f'{k} {v} ms' for k, v in d['task_p50_ms'].items())}; {d['wall_seconds']} s from "
+                     "the worker's start).")  # fmt: skip
     if report.get("targets"):
         lines += ["", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |" for t in report["targets"]]

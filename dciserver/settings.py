@@ -68,7 +68,11 @@ INSTALLED_APPS = [
     "teams",
     "jobs",
     "files",
+    "events",
     "dashboard",
+    # The tasks framework (Django 6's, backported) and its database backend: events' deliveries.
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +231,46 @@ DCI_FLAKY_FLIPS = env_int("DCI_FLAKY_FLIPS", 3)
 DCI_FLAKY_RUNS = env_int("DCI_FLAKY_RUNS", 20)
 if not (1 <= DCI_FLAKY_FLIPS < DCI_FLAKY_RUNS <= 255):
     raise ImproperlyConfigured("DCI_FLAKY_FLIPS and DCI_FLAKY_RUNS need 1 <= flips < runs <= 255.")
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+# Events out (SPEC §17). Deliveries are tasks of Django's tasks framework, kept in PostgreSQL
+# (django-tasks-db) and run by `manage.py events_worker`, as many as wanted, on any machine.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A failed attempt is tried again after DCI_EVENTS_RETRY_BASE * 2^(n-1) seconds (at most
+# DCI_EVENTS_RETRY_CAP), jittered between half and all of it; after DCI_EVENTS_MAX_ATTEMPTS
+# attempts the delivery is failed (a manual redelivery gives it as many again).
+DCI_EVENTS_RETRY_BASE = env_float("DCI_EVENTS_RETRY_BASE", 10.0)
+DCI_EVENTS_RETRY_CAP = env_float("DCI_EVENTS_RETRY_CAP", 3600.0)
+DCI_EVENTS_MAX_ATTEMPTS = env_int("DCI_EVENTS_MAX_ATTEMPTS", 10)
+# A webhook's answer is awaited this long (seconds).
+DCI_WEBHOOK_TIMEOUT = env_float("DCI_WEBHOOK_TIMEOUT", 10.0)
+# How often a worker looks for the work of workers that died with it (seconds), and how long
+# a task may have been claimed without its row being held before its worker is taken for dead.
+DCI_EVENTS_RECOVER_EVERY = env_float("DCI_EVENTS_RECOVER_EVERY", 30.0)
+DCI_EVENTS_CLAIM_GRACE = env_float("DCI_EVENTS_CLAIM_GRACE", 10.0)
+# Job events also published to this AMQP broker's topic exchange, when set.
+DCI_AMQP_URL = env_str("DCI_AMQP_URL")
+DCI_AMQP_EXCHANGE = env_str("DCI_AMQP_EXCHANGE", "dci")
+# Links in the mails and payloads point here (the dashboard's address as people reach it).
+DCI_PUBLIC_URL = env_str("DCI_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+
+# Mail to the people following a job (SPEC §17): SMTP in production, the console on a
+# developer's machine (`make run`).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DCI_DEV else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "dci@localhost")
 
 # Where the bytes of uploaded files go (SPEC §6, docs/files.md): the local filesystem under
 # DCI_FILES_ROOT, or an S3-compatible object store. Credentials come the boto3 way

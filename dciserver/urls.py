@@ -7,6 +7,7 @@ from dciserver.api.routers import DCIRouter
 from dciserver.api.schema import OncePerProcessSchemaGenerator
 from dciserver.metrics import metrics_view
 from dciserver.views import api_root, healthz
+from events.api import DeliveryViewSet, EventViewSet, WebhookViewSet
 from files.api import FileViewSet
 from files.results_api import TestViewSet
 from jobs.api.catalogue import ComponentViewSet, JobDefinitionViewSet, ProductViewSet, TopicViewSet
@@ -28,11 +29,15 @@ router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("files", FileViewSet, basename="file")
 router.register("tests", TestViewSet, basename="test")
 router.register("audits", AuditLogViewSet, basename="audit")
+router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("events", EventViewSet, basename="event")
 
 api_v1 = [
     re_path(r"^/?$", api_root, name="api-root"),
     re_path(r"^identity/?$", IdentityView.as_view(), name="identity"),
     path("", include("files.urls")),
+    path("", include("events.urls")),
     path("", include("jobs.urls")),
     path("", include(router.urls)),
 ]

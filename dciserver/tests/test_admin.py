@@ -89,6 +89,58 @@ def _job_event(cast):
     return JobEvent.objects.get(job=cast["job"])
 
 
+def _task(cast):
+    from django_tasks_db.models import DBTaskResult
+
+    from jobs.services import jobstate_create
+
+    jobstate_create(job=cast["job"], status="failure")  # its event, and the task dispatching it
+    return DBTaskResult.objects.get(task_path="events.tasks.event_dispatch")
+
+
+def _event(cast):
+    from events.models import Event
+    from jobs.services import jobstate_create
+
+    jobstate_create(job=cast["job"], status="failure")
+    return Event.objects.get(job=cast["job"])
+
+
+def _webhook(cast):
+    from events.models import Webhook
+
+    return Webhook.objects.create(
+        team=cast["team"], name="ci-bot", url="https://ci.example.com/hook", kinds=["job_failed"]
+    )
+
+
+def _delivery(cast):
+    import uuid
+
+    from events.models import Delivery
+
+    return Delivery.objects.create(
+        event=_event(cast),
+        channel="webhook",
+        webhook=_webhook(cast),
+        team=cast["team"],
+        idempotency_key=uuid.uuid4(),
+        max_attempts=10,
+    )
+
+
+def _topic_follower(cast):
+    from events.models import TopicFollower
+
+    return TopicFollower.objects.create(topic=cast["topic"], user=cast["user"])
+
+
+def _remoteci_follower(cast):
+    from events.models import RemoteciFollower
+
+    return RemoteciFollower.objects.create(remoteci=cast["remoteci"], user=cast["user"])
+
+
 # For each registered model: how to get a row, and a text its search finds (besides its id).
 ROWS = {
     "dciserver.AuditLog": (_auditlog, "auditor-trail"),
@@ -108,6 +160,12 @@ ROWS = {
     "files.JUnitResult": (_junit, "pytest-suite"),
     "files.TestCase": (_test_case, "test_boot"),
     "files.Test": (_test, "test_boot"),
+    "django_tasks_database.DBTaskResult": (_task, "event_dispatch"),
+    "events.Webhook": (_webhook, "ci-bot"),
+    "events.Event": (_event, "job_finished"),
+    "events.Delivery": (_delivery, "ci-bot"),
+    "events.TopicFollower": (_topic_follower, "lab-user"),
+    "events.RemoteciFollower": (_remoteci_follower, "lab-user"),
 }
 REGISTERED = sorted(model._meta.label for model in admin.site._registry)
 

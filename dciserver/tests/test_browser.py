@@ -119,6 +119,9 @@ def test_swagger_ui_renders_the_api_in_a_headless_browser_without_the_internet(w
         # Any host name but loopback's fails to resolve: a CDN would leave the page blank.
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         "--virtual-time-budget=30000",
+        # Swagger UI draws only the operations in view once a spec is long (a virtualized list):
+        # a window this tall has them all in view.
+        "--window-size=1280,40000",
         "--dump-dom",
         f"{web.url}/api/docs/",
     ]

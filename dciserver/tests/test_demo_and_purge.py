@@ -33,6 +33,24 @@ def test_demo_loads_realistic_data_and_is_idempotent(capsys):
     assert set(Job.objects.values_list("status", flat=True)) >= {"success", "failure", "running"}
     assert JUnitResult.objects.filter(failures__gt=0).exists()
     assert File.objects.filter(name="install.log").count() == 12
+    days = {created.date() for created in Job.objects.values_list("created_at", flat=True)}
+    assert len(days) >= 10 and max(days) - min(days) >= timedelta(days=20)
+    # Each report was compared with the report of its line's job made before.
+    compared = JUnitResult.objects.exclude(baseline_id=None).select_related("job")
+    baselines = {row.file_id: row.job for row in JUnitResult.objects.select_related("job")}
+    assert compared.exists()
+    assert all(baselines[row.baseline_id].created_at < row.job.created_at for row in compared)
+    # Someone follows a remoteci: its failed jobs are mailed once the worker runs (docs/events.md).
+    from events.models import Delivery, RemoteciFollower
+    from events.tests.working import work
+
+    (follow,) = RemoteciFollower.objects.select_related("user", "remoteci")
+    assert follow.user.email and follow.remoteci.name == "demo-lab-2"
+    work()
+    assert (
+        Delivery.objects.filter(channel="mail", user=follow.user).count()
+        == Job.objects.filter(remoteci=follow.remoteci, status__in=("failure", "error")).count()
+    )
 
 
 def test_demo_refuses_to_create_admin_admin_outside_a_development_setup(settings):
@@ -69,6 +87,8 @@ def test_demo_adds_jobs_up_to_the_number_asked():
     call_command("demo", "--jobs", "5", verbosity=0)
 
     assert Job.objects.count() == 5
+    # The jobs added later are the newer ones.
+    assert [job.comment for job in Job.objects.order_by("created_at")] == [f"demo job #{i}" for i in range(5)]
 
 
 def archive_job(job, days):

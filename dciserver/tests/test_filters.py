@@ -4,6 +4,7 @@ Generated from the URL configuration: a new resource is checked as soon as it is
 """
 
 import pytest
+from django.db import models
 
 from dciserver.api.filters import TEXT_FIELDS, DCIFilterSet, WhereFilter
 from dciserver.tests.test_contract import assert_dci_error
@@ -19,7 +20,7 @@ def plural(url):
 
 
 @pytest.fixture
-def rows(admin_client, world, user, jobstate, file):
+def rows(admin_client, world, user, jobstate, file, events_rows):
     """A row of every resource the super admin lists, with its audit entries (and a test, of a report)."""
     import io
 
@@ -95,8 +96,9 @@ def test_a_bad_value_answers_the_same_400_by_where_and_by_plain_parameter(admin_
 
     assert by_where == by_parameter
     assert by_where["message"] == "Invalid where value for 'id': 'not-a-uuid'"
-    # Ids are UUIDs, but a test's: a 63-bit number.
-    wrong = "value must be an integer" if viewset.model.__name__ == "Test" else "is not a valid UUID"
+    # Ids are UUIDs, but a test's (a 63-bit number) and those of sequences (events, deliveries).
+    numbered = isinstance(viewset.model._meta.pk, (models.BigAutoField, models.BigIntegerField))
+    wrong = "value must be an integer" if numbered else "is not a valid UUID"
     assert by_where["payload"] == {"errors": {"where": [f"id: “not-a-uuid” {wrong}."]}}
 
 

@@ -1,13 +1,14 @@
 """Layers that point one way, read from the source: ``dciserver/api/`` imports no app, ``files``
-depends on ``jobs``, never the reverse, and the services stand below the API (persistence helpers
-live on the models)."""
+depends on ``jobs``, never the reverse, no app below ``events`` imports it, and the services stand
+below the API (persistence helpers live on the models)."""
 
 import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-IMPORTS_AN_APP = re.compile(r"^\s*(from|import) (teams|jobs|files)\b", re.M)
+IMPORTS_AN_APP = re.compile(r"^\s*(from|import) (teams|jobs|files|events)\b", re.M)
 IMPORTS_FILES = re.compile(r"^\s*(from|import) files\b|['\"]files\.", re.M)
+IMPORTS_EVENTS = re.compile(r"^\s*(from|import) events\b|['\"]events\.", re.M)
 IMPORTS_VIEWSETS = re.compile(r"^\s*from dciserver\.api\.viewsets import", re.M)
 
 
@@ -36,6 +37,12 @@ def test_jobs_never_imports_files():
     assert offenders(application_code("jobs"), IMPORTS_FILES) == []
 
 
+def test_events_is_above_the_apps_it_tells_of():
+    below = [*application_code("teams"), *application_code("jobs"), *application_code("files")]
+
+    assert offenders(below, IMPORTS_EVENTS) == []
+
+
 def test_the_scans_would_see_the_imports_they_forbid():
     assert IMPORTS_AN_APP.search("from teams.models import User")
     assert IMPORTS_AN_APP.search("    import jobs.services")
@@ -43,6 +50,8 @@ def test_the_scans_would_see_the_imports_they_forbid():
     assert IMPORTS_FILES.search("    from files import services")
     assert IMPORTS_FILES.search('SERIALIZER = "files.api.FileSerializer"')
     assert not IMPORTS_FILES.search("from jobs.models import Job  # a job's files")
+    assert IMPORTS_EVENTS.search("from events.tasks import event_dispatch")
+    assert IMPORTS_AN_APP.search("from events.models import Webhook")
 
 
 def test_no_service_imports_the_api_viewsets():

@@ -44,6 +44,7 @@ def test_the_children_of_a_job_are_found_from_the_relations_they_declare():
         ("jobs.JobState", "job"),
     ]
     assert sorted((m._meta.label, f) for m, f in _lifetime_children(Team)) == [
+        ("events.Webhook", "team"),
         ("jobs.Pipeline", "team"),
         ("teams.Feeder", "team"),
         ("teams.RemoteCI", "team"),

@@ -136,6 +136,29 @@ MATRIX = [
     ("GET",    "/remotecis/{remoteci}/flaky_tests",      401, 401, 200, 200, 404, 404, 200),
     ("GET",    "/audits",                                401, 401, 403, 200, 403, 200, 200),
     ("GET",    "/audits/{audit}",                        401, 401, 403, 200, 403, 404, 200),
+    # Events out (SPEC §17): a team's webhooks, managed by its admins (a rival admin makes one in
+    # its own team), their deliveries, the events; following topics and remotecis.
+    ("GET",    "/webhooks",                              401, 401, 200, 200, 200, 200, 200),
+    ("POST",   "/webhooks",                              401, 401, 403, 201, 403, 201, 201),
+    ("GET",    "/webhooks/{webhook}",                    401, 401, 200, 200, 404, 404, 200),
+    ("PUT",    "/webhooks/{webhook}",                    401, 401, 403, 204, 404, 404, 204),
+    ("PUT",    "/webhooks/{webhook}/secret",             401, 401, 403, 200, 404, 404, 200),
+    ("GET",    "/webhooks/{webhook}/deliveries",         401, 401, 200, 200, 404, 404, 200),
+    ("DELETE", "/webhooks/{webhook}",                    401, 401, 403, 204, 404, 404, 204),
+    ("GET",    "/deliveries",                            401, 401, 200, 200, 200, 200, 200),
+    ("GET",    "/deliveries/{delivery}",                 401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/deliveries/{delivery}/attempts",        401, 401, 200, 200, 404, 404, 200),
+    ("POST",   "/deliveries/{delivery}/redeliver",       401, 401, 403, 202, 404, 404, 202),
+    ("GET",    "/events",                                401, 401, 200, 200, 200, 200, 200),
+    ("GET",    "/events/{event}",                        401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/events/{event}/deliveries",             401, 401, 200, 200, 404, 404, 200),
+    ("POST",   "/topics/{topic}/notifications",          401, 401, 201, 201, 404, 404, 201),
+    ("DELETE", "/topics/{topic}/notifications",          401, 401, 204, 204, 404, 404, 204),
+    ("GET",    "/topics/{topic}/notifications/users",    401, 401, 200, 200, 404, 404, 200),
+    ("GET",    "/topics/notifications",                  401, 401, 200, 200, 200, 200, 200),
+    ("POST",   "/remotecis/{remoteci}/users",            401, 401, 201, 201, 404, 404, 201),
+    ("GET",    "/remotecis/{remoteci}/users",            401, 401, 200, 200, 404, 404, 200),
+    ("DELETE", "/remotecis/{remoteci}/users/{colleague}", 401, 401, 403, 204, 404, 404, 204),
 ]
 # fmt: on
 
@@ -173,6 +196,8 @@ BODIES = {
     ("POST", "/jobs/{job}/components"): {"id": "{kernel}"},
     ("POST", "/jobs/upgrade"): {"job_id": "{job}"},
     ("PUT", "/jobs_events/sequence"): {"sequence": 1},
+    ("POST", "/webhooks"): {"name": "new-hook", "url": "https://ci.example.com/hook", "kinds": ["job_failed"]},
+    ("PUT", "/webhooks/{webhook}"): {"name": "renamed-hook"},
 }
 
 ROWS = [
@@ -207,6 +232,8 @@ def cast(
     import io
 
     from dciserver.models import AuditLog
+    from events.models import Delivery, RemoteciFollower, Webhook
+    from events.tests.working import work
     from files.models import Test as LineTest
     from files.models import TestCase as Case
     from files.services import file_create
@@ -229,6 +256,17 @@ def cast(
         path="/api/v1/remotecis",
         status_code=201,
     )
+    # The lab's webhook, and a failed job of the lab's: its event, dispatched and tried once; a
+    # colleague following the lab's remoteci.
+    from jobs.models import Job
+    from jobs.services import jobstate_create
+
+    webhook = Webhook.objects.create(team=team, name="hook", url="http://127.0.0.1:9/hook", kinds=["job_finished"])
+    failed = Job.objects.create(remoteci=remoteci, topic=topic, team=team, name="failed")
+    jobstate_create(job=failed, status="failure")
+    work()
+    delivery = Delivery.objects.get(webhook=webhook)
+    RemoteciFollower.objects.create(remoteci=remoteci, user=colleague)
     """Every role's user, and the lab's objects the paths name."""
     return {
         "users": {
@@ -257,6 +295,9 @@ def cast(
             "kernel": kernel,
             "report": report,
             "test": test,
+            "webhook": webhook,
+            "delivery": delivery,
+            "event": delivery.event,
         },
     }
 

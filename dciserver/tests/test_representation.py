@@ -169,7 +169,7 @@ class Oracle:
 
 @pytest.mark.parametrize("as_admin", [True, False], ids=["super_admin", "team_user"])
 def test_every_list_and_object_reads_what_drf_renders_from_the_orms_objects(
-    world, other_remoteci, super_admin, user, jobstate, file, as_admin
+    world, other_remoteci, super_admin, user, jobstate, file, events_rows, as_admin
 ):
     from conftest import client_for
     from dciserver.api import query

@@ -201,6 +201,31 @@ RULES = {
     ("remoteci-flaky-tests", "GET"): MEMBERS_OF_LAB,
     ("audit-list", "GET"): AUDIT_LIST,
     ("audit-detail", "GET"): AUDIT_ENTRY_OF_LAB,
+    # Events out (SPEC §17): a team's webhooks, written by its admins, in their own team.
+    ("webhook-list", "GET"): EVERYONE,
+    ("webhook-list", "POST"): policy(403, OK, 403, OK, OK),
+    ("webhook-detail", "GET"): MEMBERS_OF_LAB,
+    ("webhook-detail", "PUT"): ADMINS_OF_LAB,
+    ("webhook-detail", "PATCH"): ADMINS_OF_LAB,
+    ("webhook-detail", "DELETE"): ADMINS_OF_LAB,
+    ("webhook-secret", "PUT"): policy(403, 200, 404, 404, 200),
+    ("webhook-deliveries", "GET"): MEMBERS_OF_LAB,
+    ("delivery-list", "GET"): EVERYONE,
+    ("delivery-list", "POST"): policy(403, 403, 403, 403, 403),
+    ("delivery-detail", "GET"): MEMBERS_OF_LAB,
+    ("delivery-attempts", "GET"): MEMBERS_OF_LAB,
+    ("delivery-redeliver", "POST"): policy(403, 202, 404, 404, 202),
+    ("event-list", "GET"): EVERYONE,
+    ("event-detail", "GET"): MEMBERS_OF_LAB,
+    ("event-deliveries", "GET"): MEMBERS_OF_LAB,
+    # Following a topic or a remoteci (mail when its jobs fail), as the 2025 server.
+    ("topics-followed", "GET"): EVERYONE,
+    ("topic-notifications", "POST"): MEMBERS_OF_LAB,
+    ("topic-notifications", "DELETE"): MEMBERS_OF_LAB,
+    ("topic-followers", "GET"): MEMBERS_OF_LAB,
+    ("remoteci-followers", "GET"): MEMBERS_OF_LAB,
+    ("remoteci-followers", "POST"): MEMBERS_OF_LAB,
+    ("remoteci-follower", "DELETE"): ADMINS_OF_LAB,
 }
 # fmt: on
 
@@ -227,6 +252,10 @@ AGENT_RULES = {
     ("job-schedule", "POST"): {"other_agent": 400},
     # The modern wire's answer to a detach (what dci_job_component accepts).
     ("job-detach", "DELETE"): {"agent": 201},
+    # Agents follow nothing (people are mailed).
+    ("topic-notifications", "POST"): {"agent": 403},
+    ("topic-notifications", "DELETE"): {"agent": 403},
+    ("remoteci-followers", "POST"): {"agent": 403},
 }
 
 # Views anyone may call, signed in or not (a wrong password is still refused: credentials sent are checked).
@@ -277,6 +306,9 @@ BODIES = {
     ("pipeline-detail", "PUT"): {"name": "renamed"},
     ("pipeline-detail", "PATCH"): {"name": "renamed"},
     ("jobs-events-sequence", "PUT"): {"sequence": 1},
+    ("webhook-list", "POST"): {"name": "new-hook", "url": "https://ci.example.com/hook", "kinds": ["job_failed"]},
+    ("webhook-detail", "PUT"): {"name": "renamed-hook"},
+    ("webhook-detail", "PATCH"): {"name": "renamed-hook"},
 }
 
 # Which object of the cast each path parameter names, by route.
@@ -295,6 +327,9 @@ PATH_OBJECTS = {
     "audit": "audit",
     "pipeline": "pipeline",
     "test": "test",
+    "webhook": "webhook",
+    "deliverie": "delivery",
+    "event": "event",
 }
 
 
@@ -389,10 +424,13 @@ def cast(
     from types import SimpleNamespace
 
     from dciserver.models import AuditLog
+    from events.models import Delivery, RemoteciFollower, Webhook
+    from events.tests.working import work
     from files.models import Test as LineTest
     from files.models import TestCase as Case
     from files.services import file_create
-    from jobs.models import Component
+    from jobs.models import Component, Job
+    from jobs.services import jobstate_create
 
     job = jobstate.job
     # The lab's JUnit report, whose test the test routes name.
@@ -402,6 +440,14 @@ def cast(
     audit = AuditLog.objects.create(
         user=user, user_name=user.name, team=team, action="create", resource="job", method="POST", status_code=201
     )
+    # The lab's webhook, and a failed job of the lab's: its event, dispatched and tried once.
+    webhook = Webhook.objects.create(team=team, name="hook", url="http://127.0.0.1:9/hook", kinds=["job_finished"])
+    failed = Job.objects.create(remoteci=job.remoteci, topic=job.topic, team=team, name="failed")
+    jobstate_create(job=failed, status="failure")
+    work()
+    delivery = Delivery.objects.get(webhook=webhook)
+    # A colleague following the lab's remoteci (/remotecis/<id>/users/<user_id>).
+    RemoteciFollower.objects.create(remoteci=job.remoteci, user=colleague)
     users = {
         "user": user,
         "team_admin": team_admin,
@@ -431,6 +477,10 @@ def cast(
         "test": test,
         # The topic's other type: a follow-up or a signed schedule finds a component of each.
         "kernel": Component.objects.create(name="kernel-6.1", type="kernel", topic=job.topic),
+        "webhook": webhook,
+        "delivery": delivery,
+        "event": delivery.event,
+        "user": colleague,
         # The first job event, for /jobs_events/<sequence>.
         "sequence": SimpleNamespace(pk=0),
     }

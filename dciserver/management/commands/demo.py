@@ -2,18 +2,25 @@
 
 import io
 import random
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 from tqdm import tqdm
 
+from events.models import RemoteciFollower
+from files.models import File
 from files.services import file_create
 from jobs import services
 from jobs.models import (
     Component,
     Job,
     JobDefinition,
+    JobKeyValue,
+    JobState,
     Pipeline,
     Product,
     ProductTeam,
@@ -42,6 +49,9 @@ JOB_FLOWS = [
     ["pre-run", "running", "post-run", "success"],
     ["pre-run", "running"],
 ]
+# The demo's jobs are spread over this much history, within the dashboard's 30 days of pass rate.
+HISTORY = timedelta(days=29)
+PHASE = timedelta(minutes=20)
 
 
 def ensure_user(name, password, team, role):
@@ -71,6 +81,22 @@ def junit_report(seed, version, cases=12):
         f'<?xml version="1.0"?><testsuite name="pytest" tests="{cases}" failures="{failures}" errors="0" '
         f'skipped="{skips}" time="{cases * 0.5:.3f}">{"".join(rows)}</testsuite>'
     ).encode()
+
+
+def backdate(job, *, end, step):
+    """Move ``job``, its jobstates, files and key/values back in time, its last jobstate at ``end``
+    and the job made within ``step`` before: the services date every row now."""
+    states = list(job.jobstates.order_by("created_at"))
+    phase = min(PHASE, step / (len(states) + 1))
+    for position, state in enumerate(states):
+        state.created_at = end - (len(states) - 1 - position) * phase
+    JobState.objects.bulk_update(states, ["created_at"])
+    created = end - len(states) * phase
+    Job.objects.filter(pk=job.pk).update(
+        created_at=created, updated_at=end, duration=int((end - created).total_seconds())
+    )
+    File.objects.filter(job=job).update(created_at=end)
+    JobKeyValue.objects.filter(job=job).update(created_at=created)
 
 
 class Command(BaseCommand):
@@ -145,12 +171,25 @@ class Command(BaseCommand):
                     name=name, team=team, defaults={"data": {"site": team_name, "arch": "x86_64"}}
                 )
                 remotecis.append(remoteci)
+        # A person following a remoteci: mailed when one of its jobs fails (on the console under
+        # `make run`, whose worker delivers the demo's events as it starts; docs/events.md).
+        follower = User.objects.live().get(name="demo-admin")
+        if not follower.email:
+            follower.email = "demo-admin@example.com"
+            follower.save(update_fields=["email"])
+        RemoteciFollower.objects.get_or_create(remoteci=RemoteCI.objects.live().get(name="demo-lab-2"), user=follower)
         return remotecis, topics
 
     def jobs(self, wanted, remotecis, topics, show_progress):
-        have = Job.objects.live().filter(comment__startswith="demo job #").count()
+        demo = Job.objects.live().filter(comment__startswith="demo job #")
+        have = demo.count()
         missing = max(wanted - have, 0)
         rnd = random.Random(have)
+        # The jobs added come after those already there, one every ``step`` up to now: each job's
+        # baseline is the job of its line made before it, here as in the line's history.
+        now = timezone.now()
+        start = max(demo.aggregate(newest=Max("updated_at"))["newest"] or now - HISTORY, now - HISTORY)
+        step = (now - start) / max(missing, 1)
         for index in tqdm(range(have, have + missing), desc="demo jobs", unit="job", disable=not show_progress):
             remoteci = remotecis[index % len(remotecis)]
             topic = topics[index % len(topics)]
@@ -158,6 +197,7 @@ class Command(BaseCommand):
                 version = 1 + rnd.randrange(VERSIONS)
                 job = self.job(index, remoteci, topic, version, rnd)
                 self.attach_results(index, job, version)
+                backdate(job, end=start + (index - have + 1) * step, step=step)
 
     def job(self, index, remoteci, topic, version, rnd):
         jobdefinition = JobDefinition.objects.live().filter(topic=topic).order_by("priority")[index % 2]
