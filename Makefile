@@ -33,7 +33,7 @@ run: install
 	$(WITH_DB) sh -c '$(BIN)/python manage.py migrate --no-input && \
 		$(BIN)/python manage.py demo && \
 		$(BIN)/python manage.py collectstatic --no-input --verbosity 0 && \
-		{ $(BIN)/python manage.py events_worker --no-reload --with-parent & } && \
+		{ $(BIN)/python manage.py events_worker --no-reload --with-parent --verbosity 0 & } && \
 		exec $(BIN)/gunicorn dciserver.wsgi --config dciserver/gunicorn.conf.py --bind 127.0.0.1:$(PORT)'
 
 test: install-test
