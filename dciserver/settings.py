@@ -30,6 +30,11 @@ def env_int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -231,11 +236,6 @@ DCI_FLAKY_FLIPS = env_int("DCI_FLAKY_FLIPS", 3)
 DCI_FLAKY_RUNS = env_int("DCI_FLAKY_RUNS", 20)
 if not (1 <= DCI_FLAKY_FLIPS < DCI_FLAKY_RUNS <= 255):
     raise ImproperlyConfigured("DCI_FLAKY_FLIPS and DCI_FLAKY_RUNS need 1 <= flips < runs <= 255.")
-
-
-def env_float(name, default):
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
 
 
 # Events out (SPEC §17). Deliveries are tasks of Django's tasks framework, kept in PostgreSQL

@@ -193,10 +193,6 @@ class DeliveryAttempt(models.Model):
     def __str__(self):
         return f"{self.delivery_id} #{self.number}"
 
-    @property
-    def ok(self):
-        return not self.error
-
     @classmethod
     def visible_to(cls, user):
         """The members of its delivery's team."""

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
@@ -39,6 +40,7 @@ from events.models import (
     Webhook,
 )
 from jobs.models import Job
+from teams.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +85,13 @@ def payload_of(event, job):
 def _followers(job):
     """The people mailed about ``job``: those following its topic or its remoteci, with an
     address, who may read the job (the job's own scope decides)."""
-    users = {f.user for f in TopicFollower.objects.filter(topic_id=job.topic_id).select_related("user")}
-    users |= {f.user for f in RemoteciFollower.objects.filter(remoteci_id=job.remoteci_id).select_related("user")}
+    following = Q(pk__in=TopicFollower.objects.filter(topic_id=job.topic_id).values("user_id")) | Q(
+        pk__in=RemoteciFollower.objects.filter(remoteci_id=job.remoteci_id).values("user_id")
+    )
     return [
         user
-        for user in sorted(users, key=lambda u: u.pk)
-        if user.email and user.is_active and Job.objects.for_user(user).filter(pk=job.pk).exists()
+        for user in User.objects.filter(following).exclude(email="").order_by("pk")
+        if user.is_active and Job.objects.for_user(user).filter(pk=job.pk).exists()
     ]
 
 
