@@ -1,7 +1,6 @@
 """The abstract base models every dciserver table stands on."""
 
 import contextlib
-import copy
 import functools
 import uuid
 
@@ -149,17 +148,26 @@ def through(model, relation, user):
     scope = None if declared is None else declared(user)
     if scope is None:
         return None
-    return _prefixed(target._default_manager.get_queryset().readable & scope, relation)
+    return Q(**{f"{relation}__in": _readable_rows(target, target._default_manager.get_queryset().readable & scope)})
 
 
-def _prefixed(condition, relation):
-    """``condition``, a ``Q`` on a related model, as a ``Q`` on the model pointing to it by ``relation``."""
-    prefixed = copy.copy(condition)
-    prefixed.children = [
-        _prefixed(child, relation) if isinstance(child, Q) else (f"{relation}__{child[0]}", child[1])
-        for child in condition.children
-    ]
-    return prefixed
+def _readable_rows(model, condition):
+    """The ids of ``model``'s rows meeting ``condition``, as a subquery: the same object for the same
+    condition, so that a scope holding it is compiled once (``_condition_sql``'s cache).
+
+    A subquery rather than a join: PostgreSQL reads the few rows a caller reaches (a team's topics)
+    once per statement, where the join was evaluated again for each row checked (each component
+    of a page's 50 jobs). The query is never run by itself, only compiled into others'."""
+    key = (model, _key(condition))
+    rows = _READABLE_ROWS.get(key)
+    if rows is None:
+        if len(_READABLE_ROWS) >= _MAX_CONDITIONS:
+            _READABLE_ROWS.clear()
+        rows = _READABLE_ROWS[key] = model._base_manager.filter(condition).values("pk")
+    return rows
+
+
+_READABLE_ROWS = {}
 
 
 def _key(condition):
@@ -176,19 +184,20 @@ _CONDITIONS = {}
 _MAX_CONDITIONS = 4096
 
 
-def _condition_sql(model, readable, scope, alias, using):
+def _condition_sql(model, readable, scope, alias, using, literal=False):
     """``readable & scope`` (``Q``s on ``model``) as SQL on the table aliased ``alias`` (by its name
     where ``None``): ``(sql, params, joined)``. A condition that needs joins (``joined``) is written
-    as the subquery of the rows meeting it (``<alias>.pk IN (...)``); one every row meets as ``""``."""
+    as the subquery of the rows meeting it (``<alias>.pk IN (...)``); one every row meets as ``""``.
+    ``literal``: its values written in the SQL, no parameters."""
     try:
-        key = (model, alias, using, _key(readable), _key(scope))
+        key = (model, alias, using, _key(readable), _key(scope), literal)
         compiled = _CONDITIONS.get(key)
     except TypeError:  # a value that can't be hashed: compiled each time
-        return _compile(model, readable & scope, alias, using)
+        return _compile(model, readable & scope, alias, using, literal)
     if compiled is None:
         if len(_CONDITIONS) >= _MAX_CONDITIONS:
             _CONDITIONS.clear()
-        compiled = _CONDITIONS[key] = _compile(model, readable & scope, alias, using)
+        compiled = _CONDITIONS[key] = _compile(model, readable & scope, alias, using, literal)
     return compiled
 
 
@@ -199,7 +208,7 @@ def condition_sql(model, condition, alias=None):
     return sql, list(params)
 
 
-def _compile(model, condition, alias, using):
+def _compile(model, condition, alias, using, literal=False):
     """``_condition_sql``'s answer, compiled by the ORM."""
     table = model._meta.db_table
     query = model._base_manager.filter(condition).query
@@ -208,14 +217,20 @@ def _compile(model, condition, alias, using):
             inner = model._base_manager.filter(condition).values("pk").query
             sql, params = inner.get_compiler(using=using).as_sql()
             qualified = f'{connections[using].ops.quote_name(alias or table)}."{model._meta.pk.column}"'
-            return f"{qualified} IN ({sql})", tuple(params), True
-        where = query.where if alias is None else query.where.relabeled_clone({table: alias})
-        sql, params = query.get_compiler(using=using).compile(where)
-        return sql, tuple(params), False
+            sql, params, joined = f"{qualified} IN ({sql})", tuple(params), True
+        else:
+            where = query.where if alias is None else query.where.relabeled_clone({table: alias})
+            sql, params = query.get_compiler(using=using).compile(where)
+            sql, params, joined = sql, tuple(params), False
     except EmptyResultSet:
         return "FALSE", (), False
     except FullResultSet:
         return "", (), False
+    if literal and params:
+        # Quoted by the driver, once per condition; ``%`` doubled, as the text is a statement's
+        # whose parameters follow.
+        sql, params = connections[using].ops.compose_sql(sql, params).replace("%", "%%"), ()
+    return sql, params, joined
 
 
 class ScopedQuerySet(models.QuerySet):
@@ -249,11 +264,17 @@ class ScopedQuerySet(models.QuerySet):
 
     def readable_sql(self, user, alias=None):
         """``for_user(user)`` as one SQL condition on the table aliased ``alias`` (by its name where
-        ``None``): ``(sql, params)``, ``sql`` empty where every row is readable."""
+        ``None``): ``(sql, params)``, ``sql`` empty where every row is readable.
+
+        Who reads is written in the text (a team's id as a literal; ``params`` is empty): each
+        caller's statement is then prepared with the values PostgreSQL plans it for, and keeps that
+        plan. With the team as a parameter, PostgreSQL weighs a generic plan against planning anew
+        on each run, and for a team of more than the average number of jobs it planned every run
+        (docs/performance.md)."""
         scope = self.scope(user)
         if scope is None:
             return "FALSE", []
-        sql, params, _ = _condition_sql(self.model, self.readable, scope, alias, self.db)
+        sql, params, _ = _condition_sql(self.model, self.readable, scope, alias, self.db, literal=True)
         return sql, list(params)
 
 

@@ -121,7 +121,8 @@ def _member(remoteci, remoteci_id, caller):
     return Agent("remoteci", remoteci)
 
 
-@functools.cache
+# One per team (its scope is written in the text), the most recent kept.
+@functools.lru_cache(maxsize=1024)
 def _candidates_statement(reach, seen=None):
     """The candidates' statement: first whether the topic is reached where ``reach`` (SQL on the
     topic aliased ``rt``: ``Topic.objects.readable_sql`` of the remoteci's team) holds, then, with
@@ -259,7 +260,8 @@ SELECT t.id::text, t.name, t.state, t.product_id::text, {{reached}},
 """
 
 
-@functools.cache
+# One per team (its scope is written in the text), the most recent kept.
+@functools.lru_cache(maxsize=1024)
 def _latest_statement(reach):
     reached = "EXISTS (SELECT FROM jobs_topic rt WHERE rt.id = t.id" + (f" AND {reach})" if reach else ")")
     return _LATEST.format(reached=reached)

@@ -11,7 +11,7 @@ two more round trips on the agents' hottest paths (jobstates, schedules).
 import functools
 import uuid
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -131,16 +131,18 @@ def jobstate_create(*, job, user=None, audit=None, returning=None, **fields):
     statement gives back as well (the API's answer): then ``(jobstate, those values)``.
     """
     job_id = getattr(job, "pk", job)
+    # The connection itself, not Django's proxy to it: each use of the proxy looks it up again.
+    db = connections[JobState.objects.db]
     readable, scope_params = ("", []) if user is None else Job.objects.readable_sql(user)
     condition = f" AND {readable}" if readable else ""
     jobstate = JobState(job_id=job_id, **fields)
     sql, columns, audit_fields = _report_statement(audit is not None, condition, returning)
     params = [jobstate.status, new_etag(), job_id, *scope_params]
-    params += [field.get_db_prep_save(getattr(jobstate, field.attname), connection) for field in columns]
+    params += [field.get_db_prep_save(getattr(jobstate, field.attname), db) for field in columns]
     if audit is not None:
         audit = {"signature": None, **audit, "id": uuid.uuid4(), "object_id": str(jobstate.id)}
         params += [audit[field.attname] for field in audit_fields]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         prepared.execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -148,7 +150,7 @@ def jobstate_create(*, job, user=None, audit=None, returning=None, **fields):
     for attname, value in zip(_FROM_JOB, row[: len(_FROM_JOB)], strict=True):
         setattr(jobstate, attname, value)
     jobstate._state.adding = False
-    jobstate._state.db = connection.alias
+    jobstate._state.db = db.alias
     return jobstate if returning is None else (jobstate, row[len(_FROM_JOB) :])
 
 
@@ -158,7 +160,8 @@ def jobstate_create(*, job, user=None, audit=None, returning=None, **fields):
 _FROM_JOB = {"created_at": 'job."updated_at"', "job_id": 'job."id"', "team_id": 'job."team_id"'}
 
 
-@functools.cache
+# One per team (its scope is written in the text), the most recent kept.
+@functools.lru_cache(maxsize=1024)
 def _report_statement(audited, condition="", answer=None):
     """``jobstate_create``'s statement (with the audit entry if ``audited``, the job found where
     ``condition`` holds, SQL on its table as ``readable_sql`` gives it; ``answer``: more values read

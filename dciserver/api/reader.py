@@ -118,6 +118,8 @@ def _column(field, model):
 
 
 _SHAPES = {}
+# Statement heads kept per reader (``Reader._from``): one per team reading through it.
+_MAX_HEADS = 1024
 
 
 class Shape:
@@ -360,12 +362,15 @@ class Reader:
         """``SELECT <columns> FROM <table> t0 <joins>``, the parameters of its columns and of its joins:
         the page's row, its to-one embeds joined and its to-many embeds read by one subquery each
         (their rows as a JSON array), every one where the caller may read it. The text depends on
-        the kind of caller only (a team's id is a parameter): built once per kind."""
+        who reads (``readable_sql`` writes a team's id in it): built once per team and kind of
+        caller, and kept for the most recent ``_MAX_HEADS``."""
         scopes = [_readable(part.model, user, f"t{index}") for index, part in enumerate(self.to_one, start=1)]
         many = [self._many_condition(part, user) for part in self.to_many]
         conditions = (tuple(condition for condition, _ in scopes), tuple(condition for condition, _ in many))
         head = self._heads.get(conditions)
         if head is None:
+            if len(self._heads) >= _MAX_HEADS:
+                self._heads.clear()
             select, joins, aliases = self.shape.select("t0"), [], {None: "t0"}
             for index, (part, condition) in enumerate(zip(self.to_one, conditions[0], strict=True), start=1):
                 alias = aliases[part] = f"t{index}"

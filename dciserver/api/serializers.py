@@ -187,3 +187,37 @@ class DCIModelSerializer(serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=BaseModel.State.choices, required=False)
 
     serializer_related_field = ScopedRelatedField
+
+    def get_fields(self):
+        # DRF builds a serializer's fields anew for every instance: each model field's from the
+        # model's metadata, each declared one deep-copied by re-running its constructor (for a
+        # jobstate report, most of its validation's Python). They depend on the class alone (no
+        # serializer here builds them from its context), so a class builds them once and each
+        # instance binds copies: a copy's binding sets its own name, parent and source only.
+        # Fields holding other fields (nested serializers, lists, many-related) bind those
+        # children to themselves, so they are copied the DRF way.
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            # Two threads may both build them the first time: the same fields, either kept.
+            built = cls._built_fields = super().get_fields()
+        return {name: _copy_field(field) for name, field in built.items()}
+
+    def get_validators(self):
+        # The model's unique-together validators, also rebuilt by DRF per instance from the class
+        # alone; they keep no state of their own (DRF passes them the serializer), so they are shared.
+        cls = type(self)
+        built = cls.__dict__.get("_built_validators")
+        if built is None:
+            built = cls._built_validators = tuple(super().get_validators())
+        return list(built)
+
+
+def _copy_field(field):
+    """An unbound copy of ``field`` for a serializer instance to bind (``get_fields``)."""
+    if isinstance(field, (serializers.BaseSerializer, serializers.ManyRelatedField)) or hasattr(field, "child"):
+        return copy.deepcopy(field)
+    # ``copy.copy``'s result, without its generic protocol (a quarter of the time).
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone

@@ -198,6 +198,7 @@ def moved_world(db, admin_client, super_admin, team_admin, user, other_user, tea
     }
     return SimpleNamespace(
         clients={role: client_for(person) for role, person in roles.items()},
+        people=roles,
         job_a=job_a,
         moved_remoteci=moves,
         unsubscribed_topic=t2,
@@ -380,9 +381,13 @@ def test_a_teams_page_of_jobs_with_its_scoped_embeds_is_one_statement(moved_worl
     assert len(run) == 2, run
     page = run[1]
     assert page.count("LEFT JOIN") == 3, page
-    assert '"t1"."archived_at" IS NULL AND "t1"."team_id" = %s' in page, page  # remoteci
-    assert '"t2"."archived_at" IS NULL AND "t2"."id" = %s' in page, page  # team
-    assert '"t3"."id" IN (SELECT ' in page, page  # jobdefinition: read through its topic's subscriptions
+    # The caller's team is written in the text: its statement is prepared and planned for it.
+    team = f"'{moved_world.people['user'].team_id}'::uuid"
+    assert f'"t1"."archived_at" IS NULL AND "t1"."team_id" = {team}' in page, page  # remoteci
+    assert f'"t2"."archived_at" IS NULL AND "t2"."id" = {team}' in page, page  # team
+    # jobdefinition: read through its topic's subscriptions, the topics it reaches a subquery
+    assert '"t3"."archived_at" IS NULL AND "t3"."topic_id" IN (SELECT ' in page, page
+    assert "%s" not in page, page
     assert any(job["remoteci"] is None for job in jobs) and any(job["jobdefinition"] is None for job in jobs)
 
 

@@ -146,3 +146,23 @@ def test_a_new_connection_starts_with_no_statements_and_a_lost_one_fails_as_djan
             run(TABLES, ["teams_team", "r"], db=other)
     finally:
         other.close()
+
+
+def test_a_callers_page_is_prepared_with_its_team_in_the_text_and_keeps_one_plan(world, user, user_client):
+    """Who reads is written in the statement (``readable_sql``): the page of a team's jobs with its
+    scoped embeds has no parameter left, so PostgreSQL plans it once, for that team, and runs that
+    plan from then on (with the team as a parameter it could plan it anew on every run)."""
+    client = user_client
+    url = "/api/v1/jobs?embed=remoteci,team,jobdefinition,topic,components"
+    for _ in range(8):
+        assert client.get(url).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, parameter_types::text, generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ['%FROM "jobs_job" t0 %'],
+        )
+        (statement, types, generic, custom), *others = cursor.fetchall()
+    assert not others
+    assert f"'{user.team_id}'::uuid" in statement
+    assert types == "{}" and custom == 0 and generic >= 6, (types, generic, custom)

@@ -313,3 +313,19 @@ def test_json_columns_parse_as_the_model_field_parses_them(text):
 
     assert json_loads(text) == json.loads(text)
     assert type(json_loads(text)) is type(json.loads(text))
+
+
+def test_a_serializer_class_builds_its_fields_once_and_each_instance_binds_its_own(world, monkeypatch):
+    from jobs.api.jobs import JobStateSerializer
+
+    built = []
+    original = serializers.ModelSerializer.get_fields
+    monkeypatch.setattr(serializers.ModelSerializer, "get_fields", lambda self: built.append(self) or original(self))
+    monkeypatch.delattr(JobStateSerializer, "_built_fields", raising=False)
+    first, second = JobStateSerializer(data={"status": "running"}), JobStateSerializer(data={"status": "nope"})
+    assert first.fields["status"] is not second.fields["status"]
+    assert first.fields["status"].parent is first and second.fields["status"].parent is second
+    assert len(built) == 1
+    # Each validates on its own.
+    assert not first.is_valid() and set(first.errors) == {"job_id"}
+    assert not second.is_valid() and set(second.errors) == {"job_id", "status"}
