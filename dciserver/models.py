@@ -140,15 +140,33 @@ def team_members(user, path):
     return None if user.team_id is None else Q(**{path: user.team_id})
 
 
-def through(model, relation, user):
+def through(model, relation, user, few=False):
     """A scope read from another model's: ``model``'s rows are read by whoever may read the row its
-    ``relation`` points to (a component by whoever reads its topic, a live topic)."""
+    ``relation`` points to (a component by whoever reads its topic, a live topic). ``few``: a
+    caller reaches few rows there (a team's topics), read once per statement into an array
+    (``any_of``); otherwise PostgreSQL chooses how to join them."""
     target = model._meta.get_field(relation).related_model
     declared = getattr(target, "visible_to", None)
     scope = None if declared is None else declared(user)
     if scope is None:
         return None
-    return Q(**{f"{relation}__in": _readable_rows(target, target._default_manager.get_queryset().readable & scope)})
+    rows = _readable_rows(target, target._default_manager.get_queryset().readable & scope)
+    return Q(**{f"{relation}__{'any_of' if few else 'in'}": rows})
+
+
+@models.ForeignKey.register_lookup
+class AnyOf(models.Lookup):
+    """``<key> = ANY(ARRAY(<subquery>))``: the subquery is run once per statement. Its ``IN`` form
+    is joined into the statement, and where the check sits in an embed's ``LEFT JOIN`` PostgreSQL
+    ran that join again for every row checked (a page's 50 job definitions each rebuilt the hash
+    of their topics' subscriptions). For few rows only: each check scans the array."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", [*lhs_params, *rhs_params]
 
 
 def _readable_rows(model, condition):

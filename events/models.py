@@ -218,7 +218,7 @@ class TopicFollower(models.Model):
     @classmethod
     def visible_to(cls, user):
         """Whoever reads the topic."""
-        return through(cls, "topic", user)
+        return through(cls, "topic", user, few=True)
 
 
 class RemoteciFollower(models.Model):

@@ -166,7 +166,7 @@ class Component(MutableModel):
     @classmethod
     def visible_to(cls, user):
         """Whoever reads its topic: a global component; a team component, its team's members."""
-        topic = through(cls, "topic", user)
+        topic = through(cls, "topic", user, few=True)
         return None if topic is None else topic & (Q(team__isnull=True) | Q(team=user.team_id))
 
 
@@ -196,7 +196,7 @@ class JobDefinition(MutableModel):
     @classmethod
     def visible_to(cls, user):
         """Whoever reads its topic."""
-        return through(cls, "topic", user)
+        return through(cls, "topic", user, few=True)
 
     @property
     def active(self):

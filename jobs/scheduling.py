@@ -30,7 +30,7 @@ code that does each step:
       why: ``dci_jobs_kill`` (same migration; as rewritten by ``jobs/0005_kill_by_primary_key``),
       which ``jobs.services.jobs_kill`` also runs for ``expire_jobs`` and the admin.
 3. **The audit entry** of the job handed out is written by the same statement
-   (``_SCHEDULE_AUDITED``), and ``job_schedule`` turns the function's ``reason`` into the 412s.
+   (``_schedule_statement``), and ``job_schedule`` turns the function's ``reason`` into the 412s.
 
 Why it holds: the remoteci's row lock makes concurrent schedules for one remoteci serialise, so
 they never hand out the same (job definition, component set) twice, while schedules for other
@@ -89,23 +89,27 @@ _CANDIDATE_COLUMNS = f"""topic.name, topic.component_types::text,
 # The job comes back as the columns of the model's fields, in their order, so that
 # ``from_db_row`` builds the instance as a queryset would.
 _FIELDS = Job._meta.concrete_fields
-_SCHEDULE = "SELECT {columns}, s.reason FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s) AS s".format(
-    columns=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS)
-)
-# The same, writing the caller's audit entry for the job it hands out (``object_id``: the job's
-# id) in the same statement: a schedule through the API needs no transaction around it.
+_JOB_COLUMNS = ", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS)
 _AUDIT_FIELDS = [field for field in AuditLog._meta.concrete_fields if field.attname != "object_id"]
-_SCHEDULE_AUDITED = (
-    "WITH s AS (SELECT * FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s)), "
-    'audit AS (INSERT INTO "{table}" ({columns}, "object_id") SELECT {values}, (s.job).id::text FROM s '
-    "WHERE s.reason IS NULL) "
-    "SELECT {job}, s.reason FROM s"
-).format(
-    table=AuditLog._meta.db_table,
-    columns=", ".join(connection.ops.quote_name(field.column) for field in _AUDIT_FIELDS),
-    values=", ".join(["%s"] * len(_AUDIT_FIELDS)),
-    job=", ".join(f"(s.job).{connection.ops.quote_name(field.column)}" for field in _FIELDS),
-)
+
+
+@functools.lru_cache(maxsize=16)
+def _schedule_statement(audited, answer=None):
+    """The schedule's statement: the job's columns and the reason there is none, then ``answer``
+    (SQL on the job handed out, ``(s.job)``: the API's answer, read by the same statement). With
+    ``audited``, it writes the caller's audit entry for the job it hands out (``object_id``: the
+    job's id) too: a schedule through the API needs no transaction around it."""
+    select = f"SELECT {_JOB_COLUMNS}, s.reason" + (f", {answer}" if answer else "")
+    if not audited:
+        return f"{select} FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s) AS s"
+    table = AuditLog._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _AUDIT_FIELDS)
+    return (
+        "WITH s AS (SELECT * FROM dci_schedule(%s, %s, %s, %s, %s, %s, %s)), "
+        f'audit AS (INSERT INTO "{table}" ({columns}, "object_id") '
+        f"SELECT {', '.join(['%s'] * len(_AUDIT_FIELDS))}, (s.job).id::text FROM s WHERE s.reason IS NULL) "
+        f"{select} FROM s"
+    )
 
 
 def _member(remoteci, remoteci_id, caller):
@@ -197,6 +201,7 @@ def job_schedule(
     remoteci_id=None,
     scope=None,
     caller=None,
+    returning=None,
 ):
     """Hand ``remoteci`` its next job of the topic ``topic_id``, or raise 412 saying why there is none.
 
@@ -208,7 +213,8 @@ def job_schedule(
     The decision and its writes are one statement: a transaction of its own when none is open;
     inside the caller's, the remoteci's lock is held until that commits. ``audit`` (the columns
     of the caller's audit entry but its id, time and object) is written by that statement too,
-    for the job it hands out.
+    for the job it hands out. ``returning``: SQL on the job handed out (aliased ``(s.job)``) whose
+    values the statement gives back as well (the API's answer): then ``(job, those values)``.
     """
     if remoteci is not None:
         remoteci_id, scope = remoteci.pk, None
@@ -226,14 +232,14 @@ def job_schedule(
         bool(settings.DCI_SCHEDULE_KILLS_UNFINISHED),
         reachable,
     ]
-    sql = _SCHEDULE
+    sql = _schedule_statement(audit is not None, returning)
     if audit is not None:
-        sql = _SCHEDULE_AUDITED
         audit = {"signature": None, **audit, "id": uuid.uuid4(), "created_at": timezone.now()}
         params += [audit[field.attname] for field in _AUDIT_FIELDS]
     with connection.cursor() as cursor:
         prepared.execute(cursor, sql, params)
-        *values, reason = cursor.fetchone()
+        row = cursor.fetchone()
+    values, reason, answer = row[: len(_FIELDS)], row[len(_FIELDS)], row[len(_FIELDS) + 1 :]
     if reason == "inactive":
         raise PreconditionFailed(f'RemoteCI "{remoteci_id}" is not active.')
     if reason == "unsubscribed":
@@ -242,7 +248,8 @@ def job_schedule(
         # Every candidate is already run on this remoteci.
         already_run = [_skip(jd, name, topic_id, "already run on this component set") for jd, name, _ in candidates]
         raise PreconditionFailed("No jobs available for run.", {"skipped": [*map(dict, skipped), *already_run]})
-    return from_db_row(Job, _FIELDS, values, connection, connection.alias)
+    job = from_db_row(Job, _FIELDS, values, connection, connection.alias)
+    return job if returning is None else (job, answer)
 
 
 # The modern DCI's schedule (SPEC §9, §12): a new job every time, on the newest active global

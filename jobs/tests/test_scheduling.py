@@ -74,7 +74,7 @@ def test_a_schedule_is_one_statement_with_its_audit_entry_and_no_transaction(
 
     from dciserver import prepared
     from dciserver.models import AuditLog
-    from jobs.scheduling import _SCHEDULE_AUDITED
+    from jobs.scheduling import _schedule_statement
 
     for priority in range(2):
         JobDefinition.objects.create(name=f"jd{priority}", topic=topic, priority=priority, component_types=["compose"])
@@ -91,8 +91,10 @@ def test_a_schedule_is_one_statement_with_its_audit_entry_and_no_transaction(
     job = response.json()["job"]
     run = [prepared.original(connection, q["sql"]) for q in queries.captured_queries]
     # The user, the candidates with the remoteci's check, the schedule writing the job, the kill
-    # and the audit entry; then the job read as every read is.
-    assert len(run) == 4 and run[2] == _SCHEDULE_AUDITED and 'FROM "jobs_job" t0' in run[3], run
+    # and the audit entry, and reading the answer: as a read gives the job.
+    assert len(run) == 3 and run[2].startswith(_schedule_statement(True).removesuffix(" FROM s")), run
+    assert run[2].endswith(" FROM s") and '(s.job)."id"::text' in run[2], run
+    assert job == user_client.get(f"/api/v1/jobs/{job['id']}").json()["job"]
     assert not entered and not any("SAVEPOINT" in sql for sql in run)
     entries = list(AuditLog.objects.order_by("created_at").values_list("user_id", "action", "resource", "object_id"))
     assert entries == [(user.id, "schedule", "job", first["id"]), (user.id, "schedule", "job", job["id"])]
@@ -508,7 +510,7 @@ def test_a_schedule_does_not_wait_on_another_remotecis_lock(team, topic):
 def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remoteci, topic, component):
     from dciserver import prepared
     from jobs.models import Topic
-    from jobs.scheduling import _SCHEDULE, _candidates_statement
+    from jobs.scheduling import _candidates_statement, _schedule_statement
     from teams.models import Agent
 
     for priority in range(3):
@@ -520,7 +522,7 @@ def test_a_connections_schedules_run_as_prepared_statements_after_the_first(remo
     run = [q["sql"] for q in queries.captured_queries]
     assert len(run) == 4 and all(sql.startswith("EXECUTE dci_") for sql in run), run
     candidates = _candidates_statement(Topic.objects.readable_sql(Agent("remoteci", remoteci), "rt")[0])
-    assert [prepared.original(connection, sql) for sql in run[:2]] == [candidates, _SCHEDULE]
+    assert [prepared.original(connection, sql) for sql in run[:2]] == [candidates, _schedule_statement(False)]
     # The same decisions as before: each schedule hands out a new job and kills the previous one.
     second.refresh_from_db()
     assert second.status == "killed" and third.status == "new" and second.pk != third.pk
