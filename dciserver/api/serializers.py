@@ -196,21 +196,23 @@ class DCIModelSerializer(serializers.ModelSerializer):
         # instance binds copies: a copy's binding sets its own name, parent and source only.
         # Fields holding other fields (nested serializers, lists, many-related) bind those
         # children to themselves, so they are copied the DRF way.
-        cls = type(self)
-        built = cls.__dict__.get("_built_fields")
-        if built is None:
-            # Two threads may both build them the first time: the same fields, either kept.
-            built = cls._built_fields = super().get_fields()
+        built = _built_once(type(self), "_built_fields", super().get_fields)
         return {name: _copy_field(field) for name, field in built.items()}
 
     def get_validators(self):
         # The model's unique-together validators, also rebuilt by DRF per instance from the class
         # alone; they keep no state of their own (DRF passes them the serializer), so they are shared.
-        cls = type(self)
-        built = cls.__dict__.get("_built_validators")
-        if built is None:
-            built = cls._built_validators = tuple(super().get_validators())
-        return list(built)
+        return list(_built_once(type(self), "_built_validators", super().get_validators))
+
+
+def _built_once(cls, name, build):
+    """``build()``, kept on ``cls`` itself (not inherited) as ``name``. Two threads may both build
+    it the first time: the same value, either kept."""
+    built = cls.__dict__.get(name)
+    if built is None:
+        built = build()
+        setattr(cls, name, built)
+    return built
 
 
 def _copy_field(field):

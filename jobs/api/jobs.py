@@ -378,21 +378,21 @@ class JobViewSet(DCIViewSet):
         # The remoteci (one the caller can't see: 404) and the topic (unknown or archived: 404) are
         # read by the scheduler with its candidates; a topic the team is not subscribed to is a
         # 412 of scheduling (SPEC §5), not a 404. The answer is read by the schedule's own
-        # statement (one round trip less), where it carries no relations.
+        # statement (one round trip less).
         reader = self.reader()
-        job = job_schedule(
+        job, answer = job_schedule(
             remoteci_id=remoteci_id,
             scope=RemoteCI.objects.readable_sql(request.user),
             caller=request.user,
             topic_id=topic_id,
             audit=self.audit_values(request, status.HTTP_201_CREATED),
-            returning=None if reader.parts else reader.returning("(s.job)"),
+            returning=reader.returning("(s.job)"),
             **self.client_headers(),
         )
         self.audited = True
-        job, data = job if isinstance(job, tuple) else (job, None)
-        data = None if data is None else reader.render_returned(data, self.get_serializer_context())
-        return self.one_response(job, status.HTTP_201_CREATED, data)
+        return self.one_response(
+            job, status.HTTP_201_CREATED, reader.render_returned(answer, self.get_serializer_context())
+        )
 
     def schedule_latest(self, request):
         serializer = JobScheduleSerializer(data=request.data, context=self.get_serializer_context())
