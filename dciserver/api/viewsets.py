@@ -5,6 +5,7 @@ import uuid
 
 from django.db import IntegrityError, connections, models, transaction
 from django.db.models import Q
+from django.template.response import SimpleTemplateResponse
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException, MethodNotAllowed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
@@ -47,6 +48,13 @@ def bare_etag(raw):
     if raw.startswith("W/"):
         raw = raw[2:]
     return raw.strip().strip('"')
+
+
+def _forget_itself(response):
+    """Once rendered, a response no longer needs itself in its renderer context (DRF's)."""
+    context = getattr(response, "renderer_context", None)
+    if context is not None:
+        context.pop("response", None)
 
 
 def request_etag(request, required=True):
@@ -441,6 +449,17 @@ class DCIViewSet(viewsets.GenericViewSet):
     own_transaction_actions = frozenset()
 
     def dispatch(self, request, *args, **kwargs):
+        response = self._dispatch(request, *args, **kwargs)
+        # DRF keeps the response on the view, and the view (then the response itself, once
+        # rendered) in the response's renderer context: reference cycles that kept a page's
+        # representation in memory until the cyclic collector found it, which then traversed and
+        # freed it (the most of its work on a list). Without them, the page is freed once sent.
+        self.response = None
+        if isinstance(response, SimpleTemplateResponse):
+            response.add_post_render_callback(_forget_itself)
+        return response
+
+    def _dispatch(self, request, *args, **kwargs):
         """A write and its audit entry are one transaction: a worker killed between the two,
         or a database gone, leaves neither. (The inner blocks of the write run without
         savepoints: an error in them rolls back the whole request, which is what it means.)"""

@@ -329,3 +329,51 @@ def test_a_serializer_class_builds_its_fields_once_and_each_instance_binds_its_o
     # Each validates on its own.
     assert not first.is_valid() and set(first.errors) == {"job_id"}
     assert not second.is_valid() and set(second.errors) == {"job_id", "status"}
+
+
+def test_a_page_is_freed_once_sent_not_left_to_the_cyclic_collector(world, user):
+    """A list's representation is freed as soon as the server has sent it: no reference cycle
+    (DRF's view, response and renderer context point at each other) keeps it for the collector."""
+    import gc
+    import io
+    import sys
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from conftest import basic
+
+    handler = WSGIHandler()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/jobs",
+        "QUERY_STRING": "embed=remoteci,team",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "HTTP_AUTHORIZATION": basic(user.name),
+    }
+    statuses = []
+    # As Django's test client serves a request: the test's connection (its transaction) stays open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        response = handler(dict(environ), lambda status, headers, exc_info=None: statuses.append(status))
+        body = b"".join(response)
+        response.close()
+        del response
+        gc.collect()
+        listed = [o for o in gc.garbage if isinstance(o, dict) and o.get("id") == str(world.job.pk)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    assert statuses == ["200 OK"] and str(world.job.pk).encode() in body
+    assert listed == []
