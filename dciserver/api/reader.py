@@ -180,7 +180,7 @@ class Shape:
         """A function rendering the row whose values (in ``selected``'s order) start at ``start``,
         given the serializer whose bound fields render the computed ones."""
         # One dict display per shape, written once: every row of every page goes through it, and
-        # it builds the dict at about half the cost of filling one from a loop over the fields.
+        # a display builds the dict in one step where a loop over the fields fills it one by one.
         # The values that are their representation first, then those rendered, then the computed.
         entries = [f"{name!r}: row[{start + position}]" for name, position in self.plain]
         namespace = {"_computed": self._render_computed, "_first": start + self.first_concrete}
