@@ -156,7 +156,6 @@ class Shape:
                 self.plain.append((name, position))
             else:
                 self.rendered.append((name, position, render))
-        self.names = [name for name, _ in self.plain]
         self.concrete = model._meta.concrete_fields
         self.first_concrete = len(self.selected)
         self.instance_conversions = [_from_text(field) for field in self.concrete]
