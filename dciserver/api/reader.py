@@ -323,8 +323,6 @@ class Reader:
         self.shape = Shape.of(serializer_class, model)
         # The SQL type of the page's ids, which statements receive as the text of an array (``_array``).
         self.key_type = model._meta.pk.db_type(connections[model._default_manager.db])
-        # Keys are read as the page's ids are (``Shape``): UUIDs as text.
-        self.key_text = _text(model._meta.pk)
         self.parts = []
         by_name = {}
         for name in embeds:

@@ -37,6 +37,15 @@ def test_jobs_never_imports_files():
     assert offenders(application_code("jobs"), IMPORTS_FILES) == []
 
 
+def test_the_jobs_tests_need_no_files_either():
+    """A test of jobs that needs files (the seed document's replay uploads one) is a test of the
+    whole server: it lives in dciserver's tests, so that the jobs app stands alone, tests included."""
+    tests = sorted((ROOT / "jobs" / "tests").rglob("*.py"))
+    assert tests, "the scan reads the jobs app's tests"
+
+    assert offenders(tests, IMPORTS_FILES) == []
+
+
 def test_events_is_above_the_apps_it_tells_of():
     below = [*application_code("teams"), *application_code("jobs"), *application_code("files")]
 

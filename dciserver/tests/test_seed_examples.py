@@ -10,6 +10,7 @@ sent instead; ``GET /jobs/<jobdefinition id>/jobstates`` is sent for the job.
 """
 
 import base64
+import io
 import json
 import re
 from pathlib import Path
@@ -185,8 +186,6 @@ def test_the_seeds_examples_replay_as_documented(client, seed_world):
         '<testcase classname="t" name="a" time="1"/><testcase classname="t" name="b" time="1"/>'
         '<testcase classname="t" name="c" time="1"><skipped/></testcase></testsuite>'
     )
-    import io
-
     file_create(
         job=Job.objects.get(pk=job["id"]),
         name="res_junit.xml",
